@@ -1,0 +1,1 @@
+"""The trainer package: `python -m trainer.task` trains, evaluates and exports the model."""

@@ -1,0 +1,24 @@
+"""Hyperparameters: each field is a `python -m trainer.task` flag and can be tuned on Vertex AI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MODEL_TYPES = ("linear", "dnn", "wide_deep")
+
+
+@dataclass(frozen=True)
+class HParams:
+    model_type: str = "dnn"
+    num_epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 0.01
+    # Layer widths of the deep part (dnn, wide_deep).
+    hidden_units: tuple[int, ...] = (64, 32)
+    dropout: float = 0.1
+    # Width of each categorical feature's embedding in the deep part.
+    embedding_dim: int = 4
+    # Hash buckets of each crossed pair of categorical features in the wide part (wide_deep).
+    cross_bins: int = 64
+    # Stop after this many epochs without a better validation loss (0 turns early stopping off).
+    early_stopping_patience: int = 5

@@ -1,0 +1,266 @@
+"""Reading CSV files, local or `gs://`: header checks, one scan for statistics, and tf.data input.
+
+Each file's header gives its column order. Lines are batched before they are decoded, which
+keeps the pipeline fast enough to feed training (one `decode_csv` call per batch, not per row).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorflow as tf
+
+from trainer.schema import MISSING_VALUES, Schema
+
+# Lines per batch when scanning files for statistics.
+SCAN_BATCH_SIZE = 4096
+# Lines held for shuffling: the files may be sorted (the penguins sample is, by species).
+SHUFFLE_BUFFER = 10_000
+
+_MISSING_BYTES = np.array([value.encode() for value in MISSING_VALUES], dtype=object)
+
+
+class DataError(ValueError):
+    """Input data the trainer cannot use; the message names the file and the column."""
+
+
+@dataclass
+class DataStats:
+    """What one pass over the training files learns, to build the preprocessing layers."""
+
+    rows: int = 0
+    dropped_rows: int = 0  # rows whose label is missing
+    mean: dict[str, float] = field(default_factory=dict)
+    variance: dict[str, float] = field(default_factory=dict)
+    vocabularies: dict[str, list[str]] = field(default_factory=dict)
+    classes: list[str] = field(default_factory=list)  # classification labels, sorted
+
+
+def expand_files(patterns: list[str]) -> list[str]:
+    """Expands glob patterns (`gs://bucket/data/train-*.csv`); each must match a file."""
+    files = []
+    for pattern in patterns:
+        matches = sorted(tf.io.gfile.glob(pattern))
+        if not matches:
+            raise DataError(f"{pattern}: no such file")
+        files.extend(matches)
+    return files
+
+
+def read_header(path: str, schema: Schema) -> list[str]:
+    """The file's column names, after checking that every declared column is among them."""
+    with tf.io.gfile.GFile(path) as f:
+        first_line = f.readline()
+    if not first_line.strip():
+        raise DataError(f"{path}: the file is empty; expected a header row of column names")
+    header = [name.strip() for name in next(csv.reader([first_line]))]
+    missing = [column for column in schema.columns if column not in header]
+    if missing:
+        raise DataError(
+            f"{path}: declared column(s) {', '.join(missing)} missing from the header "
+            f"({', '.join(header)})"
+        )
+    return header
+
+
+def _decode_fn(header: list[str], schema: Schema):
+    """A function from a batch of CSV lines to a dict of string tensors, one per declared column."""
+    indices = sorted(header.index(column) for column in schema.columns)
+    names = [header[i] for i in indices]
+
+    def decode(lines: tf.Tensor) -> dict[str, tf.Tensor]:
+        lines = tf.strings.strip(lines)  # also drops the '\r' of Windows line ends
+        lines = tf.boolean_mask(lines, tf.strings.length(lines) > 0)
+        fields = tf.io.decode_csv(lines, record_defaults=[""] * len(indices), select_cols=indices)
+        return dict(zip(names, fields, strict=True))
+
+    return decode
+
+
+def _lines(files: list[str], header_lines: int = 1) -> tf.data.Dataset:
+    return tf.data.Dataset.from_tensor_slices(files).interleave(
+        lambda path: tf.data.TextLineDataset(path).skip(header_lines),
+        cycle_length=min(len(files), 8),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=False,
+    )
+
+
+def _is_missing(values: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_any(tf.equal(values[:, None], tf.constant(MISSING_VALUES)[None, :]), axis=1)
+
+
+def to_float(values: tf.Tensor) -> tf.Tensor:
+    """CSV strings to float32, with missing values as NaN (the model fills them in)."""
+    return tf.strings.to_number(tf.where(_is_missing(values), "nan", values), tf.float32)
+
+
+# ------------------------------------------------------------------------------------ scanning
+
+
+def _parse_numeric(values: np.ndarray, path: str, column: str, first_row: int) -> np.ndarray:
+    """Strings to float64 with NaN for missing values; a non-number is a DataError."""
+    present = ~np.isin(values, _MISSING_BYTES)
+    out = np.full(values.shape, np.nan)
+    try:
+        out[present] = values[present].astype(np.float64)
+    except ValueError:
+        for offset, value in enumerate(values):
+            try:
+                float(value)
+            except ValueError:
+                if present[offset]:
+                    raise DataError(
+                        f"{path}: column '{column}' has the non-numeric value "
+                        f"{value.decode(errors='replace')!r} (data row {first_row + offset + 1})"
+                    ) from None
+        raise
+    return out
+
+
+class _Scanner:
+    """Accumulates DataStats batch by batch, in constant memory beyond the vocabularies."""
+
+    def __init__(self, schema: Schema, known_classes: list[str] | None):
+        self.schema = schema
+        self.known_classes = set(known_classes) if known_classes is not None else None
+        self.rows = 0
+        self.dropped = 0
+        numeric = list(schema.numeric) + ([] if schema.is_classification else [schema.label])
+        self.count = dict.fromkeys(numeric, 0)
+        self.sum = dict.fromkeys(numeric, 0.0)
+        self.sum_sq = dict.fromkeys(numeric, 0.0)
+        self.counters = {c: Counter() for c in schema.categorical}
+        self.label_counter: Counter = Counter()
+
+    def add(self, path: str, batch: dict[str, np.ndarray]) -> None:
+        first_row = self.rows + self.dropped
+        label = batch[self.schema.label]
+        keep = ~np.isin(label, _MISSING_BYTES)
+        self.dropped += int((~keep).sum())
+        self.rows += int(keep.sum())
+        for column in self.count:
+            values = _parse_numeric(batch[column], path, column, first_row)[keep]
+            values = values[~np.isnan(values)]
+            self.count[column] += values.size
+            self.sum[column] += float(values.sum())
+            self.sum_sq[column] += float(np.square(values).sum())
+        for column, counter in self.counters.items():
+            values = batch[column][keep]
+            counter.update(values[~np.isin(values, _MISSING_BYTES)].tolist())
+        if self.schema.is_classification:
+            labels = Counter(label[keep].tolist())
+            if self.known_classes is not None:
+                unseen = sorted(v.decode() for v in labels if v.decode() not in self.known_classes)
+                if unseen:
+                    raise DataError(
+                        f"{path}: column '{self.schema.label}' has label value(s) "
+                        f"{', '.join(map(repr, unseen))} never seen in the training files "
+                        f"(known: {', '.join(sorted(self.known_classes))})"
+                    )
+            self.label_counter.update(labels)
+
+    def result(self, description: str) -> DataStats:
+        if self.rows == 0:
+            raise DataError(f"{description}: no data rows with a label")
+        stats = DataStats(rows=self.rows, dropped_rows=self.dropped)
+        for column, n in self.count.items():
+            if n == 0:
+                raise DataError(f"{description}: column '{column}' has no values")
+            mean = self.sum[column] / n
+            stats.mean[column] = mean
+            stats.variance[column] = max(self.sum_sq[column] / n - mean**2, 0.0)
+        for column, counter in self.counters.items():
+            if not counter:
+                raise DataError(f"{description}: column '{column}' has no values")
+            # Most frequent first, then alphabetical, so the order is stable across runs.
+            ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
+            stats.vocabularies[column] = [value.decode() for value, _ in ranked]
+        stats.classes = sorted(value.decode() for value in self.label_counter)
+        return stats
+
+
+def scan(files: list[str], schema: Schema, known_classes: list[str] | None = None) -> DataStats:
+    """One pass over the files: checks every value, and returns the statistics of the rows.
+
+    With `known_classes`, a classification label outside them is a DataError (used for the eval
+    files, whose labels the model must already know).
+    """
+    scanner = _Scanner(schema, known_classes)
+    for path in files:
+        decode = _decode_fn(read_header(path, schema), schema)
+        batches = _lines([path]).batch(SCAN_BATCH_SIZE).map(decode).prefetch(tf.data.AUTOTUNE)
+        try:
+            for batch in batches.as_numpy_iterator():
+                scanner.add(path, batch)
+        except tf.errors.InvalidArgumentError as err:
+            raise DataError(f"{path}: {err.message}") from None
+    stats = scanner.result(", ".join(files))
+    if stats.dropped_rows:
+        logging.warning(
+            "Dropped %d row(s) with no '%s' value in %s",
+            stats.dropped_rows,
+            schema.label,
+            ", ".join(files),
+        )
+    return stats
+
+
+# ------------------------------------------------------------------------------- training input
+
+
+def make_dataset(
+    files: list[str],
+    schema: Schema,
+    classes: list[str],
+    batch_size: int,
+    shuffle: bool,
+) -> tf.data.Dataset:
+    """Batches of (features, label) for Keras: numeric features as float32 (NaN when missing),
+    categorical ones as strings, and the label as a class index or a float.
+
+    Rows with a missing label are dropped (`scan` counts them).
+    """
+    by_header: dict[tuple[str, ...], list[str]] = {}
+    for path in files:
+        by_header.setdefault(tuple(read_header(path, schema)), []).append(path)
+
+    if schema.is_classification:
+        class_ids = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(classes), tf.range(len(classes), dtype=tf.int64)
+            ),
+            default_value=-1,
+        )
+
+    def to_example(columns: dict[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        keep = tf.logical_not(_is_missing(columns[schema.label]))
+        columns = {name: tf.boolean_mask(values, keep) for name, values in columns.items()}
+        features = {name: to_float(columns[name]) for name in schema.numeric}
+        features |= {name: columns[name] for name in schema.categorical}
+        if schema.is_classification:
+            label = class_ids.lookup(columns[schema.label])
+        else:
+            label = to_float(columns[schema.label])
+        return features, label
+
+    datasets = []
+    for header, group in by_header.items():
+        lines = _lines(group)
+        if shuffle:
+            lines = lines.shuffle(SHUFFLE_BUFFER)
+        decode = _decode_fn(list(header), schema)
+        datasets.append(
+            lines.batch(batch_size).map(
+                lambda batch, decode=decode: to_example(decode(batch)),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        )
+    dataset = datasets[0]
+    for other in datasets[1:]:
+        dataset = dataset.concatenate(other)
+    return dataset.prefetch(tf.data.AUTOTUNE)

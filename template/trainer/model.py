@@ -1,0 +1,228 @@
+"""The machine learning: preprocessing, the model families, training, and the serving export.
+
+Knows nothing of Vertex AI: `trainer.task` resolves where files go and calls
+`train_and_evaluate`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from itertools import combinations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from trainer import inputs
+from trainer.hparams import HParams
+from trainer.inputs import DataStats
+from trainer.schema import Schema
+
+
+class Standardize(keras.layers.Layer):
+    """(x - mean) / std per column; a missing value (NaN) becomes 0, the mean."""
+
+    def __init__(self, mean: list[float], variance: list[float], **kwargs):
+        super().__init__(**kwargs)
+        self.mean = np.asarray(mean, dtype="float32")
+        self.std = np.sqrt(np.maximum(np.asarray(variance, dtype="float32"), 1e-12))
+
+    def call(self, x):
+        z = (x - self.mean) / self.std
+        return keras.ops.where(keras.ops.isnan(z), keras.ops.zeros_like(z), z)
+
+
+def _inputs(schema: Schema) -> dict[str, keras.KerasTensor]:
+    """One rank-1 input per feature, named as its CSV column: the serving signature's inputs."""
+    numeric = {name: keras.Input(shape=(), name=name, dtype="float32") for name in schema.numeric}
+    categorical = {
+        name: keras.Input(shape=(), name=name, dtype="string") for name in schema.categorical
+    }
+    return numeric | categorical
+
+
+def _numeric_block(schema: Schema, stats: DataStats, features) -> list:
+    if not schema.numeric:
+        return []
+    stacked = keras.ops.stack([features[name] for name in schema.numeric], axis=-1)
+    standardize = Standardize(
+        [stats.mean[name] for name in schema.numeric],
+        [stats.variance[name] for name in schema.numeric],
+        name="standardize",
+    )
+    return [standardize(stacked)]
+
+
+def _one_hot(schema: Schema, stats: DataStats, features) -> list:
+    """Each categorical feature one-hot, with one extra slot for unseen and missing values."""
+    return [
+        keras.layers.StringLookup(
+            vocabulary=stats.vocabularies[name], output_mode="one_hot", name=f"{name}_one_hot"
+        )(features[name])
+        for name in schema.categorical
+    ]
+
+
+def _embeddings(schema: Schema, stats: DataStats, features, dim: int) -> list:
+    blocks = []
+    for name in schema.categorical:
+        vocabulary = stats.vocabularies[name]
+        ids = keras.layers.StringLookup(vocabulary=vocabulary, name=f"{name}_ids")(features[name])
+        blocks.append(keras.layers.Embedding(len(vocabulary) + 1, dim, name=f"{name}_embed")(ids))
+    return blocks
+
+
+def _crosses(schema: Schema, features, bins: int) -> list:
+    """Every pair of categorical features crossed and hashed: the wide part's interactions."""
+    return [
+        keras.layers.HashedCrossing(bins, output_mode="one_hot", name=f"{a}_x_{b}")(
+            (features[a], features[b])
+        )
+        for a, b in combinations(schema.categorical, 2)
+    ]
+
+
+def _concat(blocks: list):
+    return blocks[0] if len(blocks) == 1 else keras.layers.Concatenate()(blocks)
+
+
+def _deep(x, hp: HParams):
+    for i, units in enumerate(hp.hidden_units):
+        x = keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
+        if hp.dropout > 0:
+            x = keras.layers.Dropout(hp.dropout)(x)
+    return x
+
+
+def _head(schema: Schema, stats: DataStats, logits_inputs: list, name: str = "head"):
+    """The output: class probabilities, or a prediction on the label's own scale."""
+    units = len(stats.classes) if schema.is_classification else 1
+    logits = [keras.layers.Dense(units, name=f"{name}_{i}")(x) for i, x in enumerate(logits_inputs)]
+    logits = logits[0] if len(logits) == 1 else keras.layers.Add()(logits)
+    if schema.is_classification:
+        return keras.layers.Softmax(name="probabilities")(logits)
+    # The network predicts a standardized label; rescaling keeps its outputs near 1.
+    mean, variance = stats.mean[schema.label], stats.variance[schema.label]
+    scaled = keras.layers.Rescaling(scale=float(np.sqrt(variance)) or 1.0, offset=mean)(logits)
+    return keras.layers.Reshape((), name="predictions")(scaled)
+
+
+def build_model(schema: Schema, stats: DataStats, hp: HParams) -> keras.Model:
+    """A compiled Keras model of the family `hp.model_type` over raw feature inputs."""
+    features = _inputs(schema)
+    numeric = _numeric_block(schema, stats, features)
+    if hp.model_type == "linear":
+        outputs = _head(schema, stats, [_concat(numeric + _one_hot(schema, stats, features))])
+    elif hp.model_type == "dnn":
+        deep = numeric + _embeddings(schema, stats, features, hp.embedding_dim)
+        outputs = _head(schema, stats, [_deep(_concat(deep), hp)])
+    elif hp.model_type == "wide_deep":
+        wide = (
+            numeric + _one_hot(schema, stats, features) + _crosses(schema, features, hp.cross_bins)
+        )
+        deep = numeric + _embeddings(schema, stats, features, hp.embedding_dim)
+        outputs = _head(schema, stats, [_concat(wide), _deep(_concat(deep), hp)])
+    else:
+        raise ValueError(f"unknown model type {hp.model_type!r}")
+
+    model = keras.Model(features, outputs, name=hp.model_type)
+    if schema.is_classification:
+        loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
+    else:
+        loss = "mean_squared_error"
+        metrics = [keras.metrics.RootMeanSquaredError(name="rmse"), "mean_absolute_error"]
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=hp.learning_rate), loss=loss, metrics=metrics
+    )
+    return model
+
+
+def export_serving_model(model: keras.Model, schema: Schema, stats: DataStats, path: str) -> None:
+    """Writes a SavedModel whose `serving_default` takes raw CSV values, one input per feature.
+
+    Classification returns `probabilities` [None, K] and `classes` [None] (label strings);
+    regression returns `predictions` [None].
+    """
+    signature = {
+        name: tf.TensorSpec([None], tf.float32 if name in schema.numeric else tf.string, name=name)
+        for name in schema.features
+    }
+    if schema.is_classification:
+        classes = tf.constant(stats.classes)
+
+        def serve(features):
+            probabilities = model(features, training=False)
+            return {
+                "probabilities": probabilities,
+                "classes": tf.gather(classes, tf.argmax(probabilities, axis=-1)),
+            }
+    else:
+
+        def serve(features):
+            return {"predictions": model(features, training=False)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", serve, input_signature=[signature])
+    archive.write_out(path, verbose=False)
+    logging.info("Exported the serving model to %s", path)
+
+
+def train_and_evaluate(
+    schema: Schema,
+    train_files: list[str],
+    eval_files: list[str],
+    hp: HParams,
+    *,
+    model_dir: str,
+    checkpoint_dir: str,
+    tensorboard_dir: str,
+    metrics_path: str,
+) -> dict[str, float]:
+    """Trains on `train_files`, evaluates on `eval_files`, exports to `model_dir`.
+
+    Every file is checked before training starts, so bad data fails in seconds with an
+    `inputs.DataError` that names the file and the column. Returns the final eval metrics.
+    """
+    train_files = inputs.expand_files(train_files)
+    eval_files = inputs.expand_files(eval_files)
+    stats = inputs.scan(train_files, schema)
+    inputs.scan(eval_files, schema, known_classes=stats.classes or None)
+    logging.info("Training on %d rows from %d file(s)", stats.rows, len(train_files))
+
+    train_data = inputs.make_dataset(train_files, schema, stats.classes, hp.batch_size, True)
+    eval_data = inputs.make_dataset(eval_files, schema, stats.classes, hp.batch_size, False)
+
+    model = build_model(schema, stats, hp)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(checkpoint_dir),
+        keras.callbacks.TensorBoard(tensorboard_dir),
+    ]
+    if hp.early_stopping_patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=hp.early_stopping_patience, restore_best_weights=True
+            )
+        )
+    # Keras warns when a stream of unknown length ends, which is how every epoch here ends.
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
+    model.fit(
+        train_data,
+        validation_data=eval_data,
+        epochs=hp.num_epochs,
+        callbacks=callbacks,
+        shuffle=False,  # make_dataset shuffles the lines; Keras cannot shuffle a tf.data stream
+        verbose=2,
+    )
+    metrics = model.evaluate(eval_data, return_dict=True, verbose=0)
+    metrics = {name: float(value) for name, value in metrics.items()}
+    logging.info("Final evaluation: %s", metrics)
+
+    export_serving_model(model, schema, stats, model_dir)
+    tf.io.gfile.makedirs(os.path.dirname(metrics_path))
+    with tf.io.gfile.GFile(metrics_path, "w") as f:
+        json.dump(metrics, f, indent=2)
+    return metrics

@@ -1,0 +1,193 @@
+"""The training job's entry point: `python -m trainer.task --train-files ... --eval-files ...`.
+
+Job-level concerns live here: the command line, where outputs go (local paths, `gs://`, or the
+`AIP_*` directories Vertex AI sets), and the call into `trainer.model`. TensorFlow is imported
+only after the arguments are parsed, so `--help` and argument errors return at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+from trainer.features import DEFAULT_MODEL_TYPE, SCHEMA
+from trainer.hparams import MODEL_TYPES, HParams
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), not {text}")
+    return value
+
+
+def _layer_sizes(text: str) -> tuple[int, ...]:
+    """'64,32' -> (64, 32): a string, so that Vertex AI can tune it as a categorical value."""
+    try:
+        sizes = tuple(_positive_int(part) for part in text.split(","))
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated positive integers, such as 64,32; not {text!r}"
+        ) from None
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = HParams(model_type=DEFAULT_MODEL_TYPE)
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.task",
+        description=f"Train, evaluate and export the '{SCHEMA.label}' {SCHEMA.task_type} model.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    data = parser.add_argument_group("data and outputs (local paths or gs:// URIs)")
+    data.add_argument(
+        "--train-files",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="training CSV files or glob patterns, each with a header row",
+    )
+    data.add_argument(
+        "--eval-files",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="evaluation CSV files or glob patterns, each with a header row",
+    )
+    data.add_argument(
+        "--job-dir",
+        help="where checkpoints, logs, metrics and the model go; "
+        "required unless Vertex AI sets AIP_MODEL_DIR",
+    )
+
+    model = parser.add_argument_group("hyperparameters (each can be tuned on Vertex AI)")
+    model.add_argument(
+        "--model-type", choices=MODEL_TYPES, default=defaults.model_type, help="the model family"
+    )
+    model.add_argument(
+        "--num-epochs",
+        type=_positive_int,
+        default=defaults.num_epochs,
+        help="passes over the training data (at most: early stopping may end sooner)",
+    )
+    model.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=defaults.batch_size,
+        help="rows per training step",
+    )
+    model.add_argument(
+        "--learning-rate",
+        type=_positive_float,
+        default=defaults.learning_rate,
+        help="Adam's learning rate",
+    )
+    model.add_argument(
+        "--hidden-units",
+        type=_layer_sizes,
+        default=defaults.hidden_units,
+        metavar="N[,N...]",
+        help="layer widths of the deep part (dnn, wide_deep)",
+    )
+    model.add_argument(
+        "--dropout",
+        type=_fraction,
+        default=defaults.dropout,
+        help="dropout rate after each hidden layer",
+    )
+    model.add_argument(
+        "--embedding-dim",
+        type=_positive_int,
+        default=defaults.embedding_dim,
+        help="embedding width of each categorical feature (dnn, wide_deep)",
+    )
+    model.add_argument(
+        "--cross-bins",
+        type=_positive_int,
+        default=defaults.cross_bins,
+        help="hash buckets per crossed pair of categorical features (wide_deep)",
+    )
+    model.add_argument(
+        "--early-stopping-patience",
+        type=int,
+        default=defaults.early_stopping_patience,
+        help="epochs without a better validation loss before stopping; 0: never",
+    )
+    return parser
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    model_dir: str
+    checkpoint_dir: str
+    tensorboard_dir: str
+    metrics_path: str
+
+
+def output_paths(job_dir: str | None, env: Mapping[str, str]) -> OutputPaths:
+    """Where each output goes: Vertex AI's `AIP_*` directories when set, else under the job dir."""
+    if job_dir is None:
+        if "AIP_MODEL_DIR" not in env:
+            raise ValueError("--job-dir is required when AIP_MODEL_DIR is not set")
+        job_dir = os.path.dirname(env["AIP_MODEL_DIR"].rstrip("/"))
+    job_dir = job_dir.rstrip("/")
+    return OutputPaths(
+        model_dir=env.get("AIP_MODEL_DIR") or f"{job_dir}/model",
+        checkpoint_dir=env.get("AIP_CHECKPOINT_DIR") or f"{job_dir}/checkpoints",
+        tensorboard_dir=env.get("AIP_TENSORBOARD_LOG_DIR") or f"{job_dir}/logs",
+        metrics_path=f"{job_dir}/metrics.json",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        paths = output_paths(args.job_dir, os.environ)
+    except ValueError as err:
+        parser.error(str(err))
+    hp = HParams(**{f.name: getattr(args, f.name) for f in fields(HParams)})
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    from trainer import model  # noqa: PLC0415 -- TensorFlow loads only once the job is valid
+    from trainer.inputs import DataError  # noqa: PLC0415
+
+    logging.info("Hyperparameters: %s", hp)
+    try:
+        model.train_and_evaluate(
+            SCHEMA,
+            args.train_files,
+            args.eval_files,
+            hp,
+            model_dir=paths.model_dir,
+            checkpoint_dir=paths.checkpoint_dir,
+            tensorboard_dir=paths.tensorboard_dir,
+            metrics_path=paths.metrics_path,
+        )
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
