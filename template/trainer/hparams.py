@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from trainer.features import DEFAULT_MODEL_TYPE
+
 MODEL_TYPES = ("linear", "dnn", "wide_deep")
 
 
 @dataclass(frozen=True)
 class HParams:
-    model_type: str = "dnn"
+    model_type: str = DEFAULT_MODEL_TYPE
     num_epochs: int = 30
     batch_size: int = 32
     learning_rate: float = 0.01

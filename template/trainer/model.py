@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import warnings
+from dataclasses import dataclass
 from itertools import combinations
 
 import keras
@@ -171,6 +172,13 @@ def export_serving_model(model: keras.Model, schema: Schema, stats: DataStats, p
     logging.info("Exported the serving model to %s", path)
 
 
+@dataclass
+class TrainingResult:
+    model: keras.Model
+    stats: DataStats
+    metrics: dict[str, float]  # the final evaluation on the eval files
+
+
 def train_and_evaluate(
     schema: Schema,
     train_files: list[str],
@@ -181,11 +189,11 @@ def train_and_evaluate(
     checkpoint_dir: str,
     tensorboard_dir: str,
     metrics_path: str,
-) -> dict[str, float]:
+) -> TrainingResult:
     """Trains on `train_files`, evaluates on `eval_files`, exports to `model_dir`.
 
     Every file is checked before training starts, so bad data fails in seconds with an
-    `inputs.DataError` that names the file and the column. Returns the final eval metrics.
+    `inputs.DataError` that names the file and the column.
     """
     train_files = inputs.expand_files(train_files)
     eval_files = inputs.expand_files(eval_files)
@@ -225,4 +233,4 @@ def train_and_evaluate(
     tf.io.gfile.makedirs(os.path.dirname(metrics_path))
     with tf.io.gfile.GFile(metrics_path, "w") as f:
         json.dump(metrics, f, indent=2)
-    return metrics
+    return TrainingResult(model, stats, metrics)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from trainer.features import DEFAULT_MODEL_TYPE, SCHEMA
+from trainer.features import SCHEMA
 from trainer.hparams import MODEL_TYPES, HParams
 
 
@@ -51,7 +51,7 @@ def _layer_sizes(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = HParams(model_type=DEFAULT_MODEL_TYPE)
+    defaults = HParams()
     parser = argparse.ArgumentParser(
         prog="python -m trainer.task",
         description=f"Train, evaluate and export the '{SCHEMA.label}' {SCHEMA.task_type} model.",

@@ -1,0 +1,82 @@
+"""Shared fixtures: small synthetic CSV files shaped by the project's schema, and one trained model.
+
+The data are synthetic so that the tests hold for any schema the project was generated with.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import pytest
+
+from trainer.features import SCHEMA
+from trainer.hparams import HParams
+from trainer.schema import Schema
+
+CATEGORIES = ("red", "green", "blue")
+CLASSES = ("low", "mid", "high")
+
+
+def synthetic_rows(schema: Schema, n: int, seed: int) -> list[dict[str, str]]:
+    """Rows whose label depends on the features, with some missing values and an unused column."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        row = {"unused_note": f"row {i}"}
+        score = 0.0
+        for j, name in enumerate(schema.numeric):
+            value = rng.gauss(10 * (j + 1), 3)
+            score += (value - 10 * (j + 1)) / 3
+            row[name] = f"{value:.3f}"
+        for name in schema.categorical:
+            value = rng.choice(CATEGORIES)
+            score += CATEGORIES.index(value) - 1
+            row[name] = value
+        if schema.is_classification:
+            row[schema.label] = CLASSES[0 if score < -0.5 else 1 if score < 0.5 else 2]
+        else:
+            row[schema.label] = f"{100 + 10 * score:.3f}"
+        if i % 17 == 3:  # a missing feature value, written as pandas and R write them
+            row[rng.choice(schema.features)] = rng.choice(["", "NA", "NaN"])
+        rows.append(row)
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], columns: list[str] | None = None) -> Path:
+    columns = columns or list(rows[0])
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """train.csv and eval.csv; the columns are in reverse order, as the header says."""
+    directory = tmp_path_factory.mktemp("data")
+    for name, n, seed in (("train.csv", 400, 1), ("eval.csv", 120, 2)):
+        rows = synthetic_rows(SCHEMA, n, seed)
+        write_csv(directory / name, rows, list(reversed(list(rows[0]))))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def trained(data_dir, tmp_path_factory):
+    """A model trained for a few epochs and exported, as `python -m trainer.task` does it."""
+    from trainer import model  # noqa: PLC0415 -- TensorFlow only for the tests that train
+
+    job_dir = tmp_path_factory.mktemp("job")
+    result = model.train_and_evaluate(
+        SCHEMA,
+        [str(data_dir / "train.csv")],
+        [str(data_dir / "eval.csv")],
+        HParams(num_epochs=3, batch_size=64, early_stopping_patience=0),
+        model_dir=str(job_dir / "model"),
+        checkpoint_dir=str(job_dir / "checkpoints"),
+        tensorboard_dir=str(job_dir / "logs"),
+        metrics_path=str(job_dir / "metrics.json"),
+    )
+    return result, job_dir

@@ -1,0 +1,74 @@
+"""The trained model: its export serves raw CSV values and agrees with the Keras model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from trainer.features import SCHEMA
+from trainer.schema import MISSING_VALUES
+
+from conftest import synthetic_rows
+
+
+def _raw_instances(n: int) -> dict[str, tf.Tensor]:
+    """Feature values as they appear in the CSV (missing numbers as NaN), as tensors."""
+    rows = synthetic_rows(SCHEMA, n, seed=11)
+    columns = {}
+    for name in SCHEMA.numeric:
+        values = [float("nan") if r[name] in MISSING_VALUES else float(r[name]) for r in rows]
+        columns[name] = tf.constant(values, tf.float32)
+    for name in SCHEMA.categorical:
+        columns[name] = tf.constant([r[name] for r in rows])
+    return columns
+
+
+def test_training_reports_final_metrics(trained):
+    result, job_dir = trained
+    assert result.metrics["loss"] == pytest.approx(result.metrics["loss"])  # not NaN
+    assert json.loads((job_dir / "metrics.json").read_text()) == result.metrics
+    assert any((job_dir / "logs").iterdir()), "no TensorBoard logs"
+
+
+def test_signature_takes_one_raw_input_per_feature(trained):
+    _, job_dir = trained
+    loaded = tf.saved_model.load(str(job_dir / "model"))
+    _, inputs = loaded.signatures["serving_default"].structured_input_signature
+    assert sorted(inputs) == sorted(SCHEMA.features)
+    for name, spec in inputs.items():
+        assert spec.shape.as_list() == [None]
+        assert spec.dtype == (tf.float32 if name in SCHEMA.numeric else tf.string), name
+
+
+def test_signature_outputs_are_named_for_the_task(trained):
+    result, job_dir = trained
+    loaded = tf.saved_model.load(str(job_dir / "model"))
+    outputs = loaded.signatures["serving_default"](**_raw_instances(5))
+    if SCHEMA.is_classification:
+        assert set(outputs) == {"probabilities", "classes"}
+        assert outputs["probabilities"].shape == (5, len(result.stats.classes))
+        assert set(outputs["classes"].numpy().astype(str)) <= set(result.stats.classes)
+    else:
+        assert set(outputs) == {"predictions"}
+        assert outputs["predictions"].shape == (5,)
+
+
+def test_reloaded_model_predicts_as_the_keras_model(trained):
+    result, job_dir = trained
+    instances = _raw_instances(32)
+    loaded = tf.saved_model.load(str(job_dir / "model"))
+    served = loaded.signatures["serving_default"](**instances)
+    expected = result.model(instances, training=False).numpy()
+    key = "probabilities" if SCHEMA.is_classification else "predictions"
+    np.testing.assert_allclose(served[key].numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_model_learns_the_synthetic_signal(trained):
+    result, _ = trained
+    if SCHEMA.is_classification:
+        assert result.metrics["accuracy"] > 1 / len(result.stats.classes)
+    else:
+        assert result.metrics["rmse"] < np.sqrt(result.stats.variance[SCHEMA.label])

@@ -1,0 +1,127 @@
+"""Shared fixtures of the template's tests: a tagged clone of the template, a render helper,
+a command runner, and an isolated gcloud configuration.
+
+Tests render from a clone of the working tree (uncommitted edits included), tagged, so that
+they never depend on the live checkout being clean and `_commit` always resolves to a tag.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import copier
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+TEMPLATE_TAG = "v999.0.0"
+
+
+def run(
+    args: list[str] | str,
+    cwd: Path | str | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess:
+    """Runs a command with the test venv first on PATH; on failure, shows its output."""
+    full_env = {
+        **os.environ,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+        **(env or {}),
+    }
+    result = subprocess.run(
+        args,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        shell=isinstance(args, str),
+        check=False,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"`{args}` exited {result.returncode}\n--- stdout\n{result.stdout[-6000:]}"
+            f"\n--- stderr\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def copier_config() -> dict:
+    return yaml.safe_load((ROOT / "copier.yml").read_text())
+
+
+def choices(question: str) -> list[str]:
+    """The values a question accepts, read from copier.yml (its choices map labels to values)."""
+    return list(copier_config()[question]["choices"].values())
+
+
+def snapshot_template(dest: Path, tag: str = TEMPLATE_TAG) -> Path:
+    """Copies the working tree's files (tracked and untracked, not ignored) into a new repo
+    at `dest`, commits and tags it."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (entry.decode() for entry in listed)):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    git = ["git", "-c", "user.name=tests", "-c", "user.email=tests@example.com"]
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["commit", "-qm", "snapshot"],
+        ["tag", tag],
+    ):
+        subprocess.run([*git, *args], cwd=dest, check=True, capture_output=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory) -> Path:
+    """A tagged clone of the template."""
+    return snapshot_template(tmp_path_factory.mktemp("template"))
+
+
+def render(template: Path, dest: Path, vcs_ref: str = TEMPLATE_TAG, **answers) -> Path:
+    """`copier copy --trust --defaults` with `answers` as --data; returns the project dir."""
+    copier.run_copy(
+        str(template),
+        str(dest),
+        data=answers,
+        defaults=True,
+        unsafe=True,
+        vcs_ref=vcs_ref,
+        quiet=True,
+    )
+    return dest
+
+
+@pytest.fixture(scope="session")
+def default_project(template, tmp_path_factory) -> Path:
+    """The project `copier copy --defaults` makes: the penguins classifier."""
+    return render(template, tmp_path_factory.mktemp("penguins") / "project")
+
+
+@pytest.fixture
+def gcloud_env(tmp_path) -> dict[str, str]:
+    """An isolated gcloud configuration: no credentials, a project set, nothing shared with the
+    user's own ~/.config/gcloud."""
+    config = tmp_path / "gcloud"
+    env = {"CLOUDSDK_CONFIG": str(config), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
+    for prop, value in (
+        ("auth/disable_credentials", "True"),
+        ("project", "test-project"),
+    ):
+        run(["gcloud", "config", "set", prop, value], env=env)
+    return env

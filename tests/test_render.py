@@ -1,0 +1,89 @@
+"""The answer matrix: every task type and model family, with and without each kind of feature,
+renders a project that is free of Jinja, passes ruff and shellcheck, and passes its own tests."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import VENV_BIN, choices, render, run
+
+PENGUIN_NUMBERS = [
+    "bill_length_mm",
+    "bill_depth_mm",
+    "flipper_length_mm",
+    "body_mass_g",
+]
+# Regression predicts body mass from the other measurements.
+REGRESSION = {
+    "task_type": "regression",
+    "label_column": "body_mass_g",
+    "numeric_features": PENGUIN_NUMBERS[:3],
+}
+
+
+def _matrix() -> list:
+    cases = []
+    for task_type in choices("task_type"):
+        for model_type in choices("model_type"):
+            answers = {"task_type": task_type, "model_type": model_type}
+            if task_type == "regression":
+                answers |= REGRESSION
+            cases.append(pytest.param(answers, id=f"{task_type}-{model_type}"))
+    cases += [
+        pytest.param({"categorical_features": []}, id="classification-numeric-only"),
+        pytest.param(
+            {"numeric_features": [], "model_type": "wide_deep"},
+            id="classification-categorical-only",
+        ),
+        pytest.param(
+            REGRESSION | {"numeric_features": [], "model_type": "linear"},
+            id="regression-categorical-only",
+        ),
+    ]
+    return cases
+
+
+JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#")
+
+
+@pytest.fixture(params=_matrix(), scope="module")
+def project(request, template, tmp_path_factory):
+    return render(template, tmp_path_factory.mktemp("matrix") / "project", **request.param)
+
+
+def test_nothing_of_jinja_is_left(project):
+    for path in project.rglob("*"):
+        if ".git" in path.parts or not path.is_file():
+            continue
+        assert path.suffix != ".jinja", f"{path} kept its .jinja suffix"
+        text = path.read_text(errors="replace")
+        for number, line in enumerate(text.splitlines(), 1):
+            assert not JINJA_LEFTOVER.search(line), f"{path}:{number}: {line}"
+
+
+def test_ruff_passes(project):
+    run([str(VENV_BIN / "ruff"), "check", "--no-cache", "."], cwd=project)
+    run([str(VENV_BIN / "ruff"), "format", "--check", "--no-cache", "."], cwd=project)
+
+
+def test_shellcheck_passes(project):
+    scripts = [
+        str(path)
+        for path in project.rglob("*")
+        if path.is_file()
+        and ".git" not in path.parts
+        and (path.suffix == ".sh" or path.read_bytes().startswith(b"#!/usr/bin/env bash"))
+    ]
+    if not scripts:
+        pytest.skip("the project has no shell scripts")
+    run([str(VENV_BIN / "shellcheck"), *scripts], cwd=project)
+
+
+def test_the_generated_test_suite_passes(project):
+    result = run(
+        [str(VENV_BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+    )
+    assert re.search(r"\d+ passed", result.stdout), result.stdout
