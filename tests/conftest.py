@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import copier
@@ -125,3 +128,48 @@ def gcloud_env(tmp_path) -> dict[str, str]:
     ):
         run(["gcloud", "config", "set", prop, value], env=env)
     return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def storage_emulator():
+    """A Cloud Storage emulator (gcp-storage-emulator, in memory); returns its URL, the value
+    for STORAGE_EMULATOR_HOST. It serves uploads, downloads and listing, but ignores bucket
+    locations and names."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(VENV_BIN / "gcp-storage-emulator"), "start", "--port", str(port), "--in-memory", "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    host = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{host}/storage/v1/b", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("the storage emulator did not start")
+    yield host
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def storage_client(endpoint: str):
+    """A google-cloud-storage client for a local endpoint, with no credentials."""
+    from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
+    from google.cloud import storage  # noqa: PLC0415
+
+    return storage.Client(
+        project="test-project",
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": endpoint.rstrip("/")},
+    )
