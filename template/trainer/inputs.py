@@ -20,6 +20,9 @@ from trainer.schema import MISSING_VALUES, Schema
 SCAN_BATCH_SIZE = 4096
 # Lines held for shuffling: the files may be sorted (the penguins sample is, by species).
 SHUFFLE_BUFFER = 10_000
+# Lines decoded per `decode_csv` call. Each call costs the same fixed overhead whatever its size,
+# so small training batches are decoded in larger blocks and then re-batched.
+DECODE_BLOCK = 2048
 
 _MISSING_BYTES = np.array([value.encode() for value in MISSING_VALUES], dtype=object)
 
@@ -81,12 +84,27 @@ def _decode_fn(header: list[str], schema: Schema):
     return decode
 
 
-def _lines(files: list[str], header_lines: int = 1) -> tf.data.Dataset:
-    return tf.data.Dataset.from_tensor_slices(files).interleave(
-        lambda path: tf.data.TextLineDataset(path).skip(header_lines),
+def _line_blocks(files: list[str], block: int, shuffle: bool) -> tf.data.Dataset:
+    """Blocks of up to `block` raw CSV lines, header rows skipped. Files are read in parallel,
+    a block at a time: handing single lines across threads would cost more than decoding them.
+    """
+
+    def read(path: tf.Tensor) -> tf.data.Dataset:
+        lines = tf.data.TextLineDataset(path).skip(1)
+        if shuffle:
+            lines = lines.shuffle(SHUFFLE_BUFFER)
+        return lines.batch(block)
+
+    paths = tf.data.Dataset.from_tensor_slices(files)
+    if len(files) == 1:
+        return read(files[0])
+    if shuffle:
+        paths = paths.shuffle(len(files))
+    return paths.interleave(
+        read,
         cycle_length=min(len(files), 8),
         num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=False,
+        deterministic=not shuffle,
     )
 
 
@@ -193,7 +211,9 @@ def scan(files: list[str], schema: Schema, known_classes: list[str] | None = Non
     scanner = _Scanner(schema, known_classes)
     for path in files:
         decode = _decode_fn(read_header(path, schema), schema)
-        batches = _lines([path]).batch(SCAN_BATCH_SIZE).map(decode).prefetch(tf.data.AUTOTUNE)
+        batches = (
+            _line_blocks([path], SCAN_BATCH_SIZE, False).map(decode).prefetch(tf.data.AUTOTUNE)
+        )
         try:
             for batch in batches.as_numpy_iterator():
                 scanner.add(path, batch)
@@ -250,17 +270,17 @@ def make_dataset(
 
     datasets = []
     for header, group in by_header.items():
-        lines = _lines(group)
-        if shuffle:
-            lines = lines.shuffle(SHUFFLE_BUFFER)
         decode = _decode_fn(list(header), schema)
+        blocks = _line_blocks(group, max(batch_size, DECODE_BLOCK), shuffle)
         datasets.append(
-            lines.batch(batch_size).map(
-                lambda batch, decode=decode: to_example(decode(batch)),
+            blocks.map(
+                lambda lines, decode=decode: to_example(decode(lines)),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
         )
     dataset = datasets[0]
     for other in datasets[1:]:
         dataset = dataset.concatenate(other)
+    if batch_size < DECODE_BLOCK:
+        dataset = dataset.rebatch(batch_size)
     return dataset.prefetch(tf.data.AUTOTUNE)
