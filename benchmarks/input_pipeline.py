@@ -19,13 +19,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.getcwd())  # the generated project's trainer package
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from synthetic import write_csv  # noqa: E402
+import keras
+import tensorflow as tf
 
-from trainer import inputs, model  # noqa: E402
-from trainer.features import SCHEMA  # noqa: E402
-from trainer.hparams import HParams  # noqa: E402
+from synthetic import write_csv
+from trainer import inputs, model
+from trainer.features import SCHEMA
+from trainer.hparams import HParams
 
 
 def timed_fit(build, dataset_fn, repeats: int) -> float:

@@ -13,7 +13,9 @@ SPECIES = np.array(["Adelie", "Chinstrap", "Gentoo"])
 ISLANDS = np.array(["Biscoe", "Dream", "Torgersen"])
 SEXES = np.array(["female", "male", "NA"])
 # Per species: mean bill length, bill depth, flipper length, body mass.
-MEANS = np.array([[38.8, 18.3, 190.0, 3700.0], [48.8, 18.4, 196.0, 3730.0], [47.5, 15.0, 217.0, 5080.0]])
+MEANS = np.array(
+    [[38.8, 18.3, 190.0, 3700.0], [48.8, 18.4, 196.0, 3730.0], [47.5, 15.0, 217.0, 5080.0]]
+)
 SCALES = np.array([2.7, 1.2, 6.5, 450.0])
 
 
