@@ -8,10 +8,23 @@ from __future__ import annotations
 import json
 import re
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Hands 3xx answers back as they are: a resumable upload answers 308 to each chunk."""
+
+    def redirect_request(self, *args, **kwargs) -> None:
+        return None
+
+
+# No environment proxies: the upstream is a local server.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
 
 
 @dataclass
@@ -32,13 +45,39 @@ Responder = Callable[[Request, re.Match], tuple[int, Any]]
 
 @dataclass
 class RecordingEndpoint:
-    """An HTTP server on 127.0.0.1 that records requests and answers by route."""
+    """An HTTP server on 127.0.0.1 that records requests and answers by route. With `upstream`,
+    a request no route matches goes on to that server, and its answer comes back unchanged."""
 
     routes: list[tuple[str, re.Pattern, Responder]] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
+    upstream: str | None = None
 
     def route(self, method: str, pattern: str, responder: Responder) -> None:
         self.routes.append((method, re.compile(pattern), responder))
+
+    def forward(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+        """Sends `request` to the upstream server: (status, headers, body)."""
+        url = (
+            self.upstream.rstrip("/")
+            + request.path
+            + (f"?{request.query}" if request.query else "")
+        )
+        skip = {"host", "content-length", "connection", "accept-encoding"}
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in skip}
+        forwarded = urllib.request.Request(
+            url, data=request.body or None, headers=headers, method=request.method
+        )
+        try:
+            with _OPENER.open(forwarded, timeout=60) as response:
+                status, answer_headers, body = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as err:
+            status, answer_headers, body = err.code, err.headers, err.read()
+        kept = {
+            k: v.replace(self.upstream.rstrip("/"), self.url.rstrip("/"))
+            for k, v in answer_headers.items()
+            if k.lower() in ("content-type", "location", "range", "etag", "x-goog-hash")
+        }
+        return status, kept, body
 
     def start(self) -> RecordingEndpoint:
         endpoint = self
@@ -52,14 +91,19 @@ class RecordingEndpoint:
                 )
                 endpoint.requests.append(request)
                 status, body = 404, {"error": {"code": 404, "message": f"no route {path}"}}
+                headers = {"Content-Type": "application/json"}
                 for method, pattern, responder in endpoint.routes:
                     match = pattern.fullmatch(path)
                     if method == self.command and match:
                         status, body = responder(request, match)
                         break
-                payload = json.dumps(body).encode()
+                else:
+                    if endpoint.upstream:
+                        status, headers, body = endpoint.forward(request)
+                payload = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
@@ -100,5 +144,37 @@ def bucket_metadata_endpoint(buckets: dict[str, tuple[str, str]]) -> RecordingEn
             "locationType": location_type,
         }
 
+    endpoint.route("GET", r"/storage/v1/b/(?P<name>[^/]+)", get_bucket)
+    return endpoint.start()
+
+
+def storage_with_locations(emulator: str) -> RecordingEndpoint:
+    """The storage emulator behind a recording proxy that keeps each bucket's location, as
+    Cloud Storage does: a bucket created in `us-central1` reads back as a US-CENTRAL1 region
+    (the emulator alone reports every bucket as a US multi-region). Point a client at `.url`."""
+    endpoint = RecordingEndpoint(upstream=emulator)
+    locations: dict[str, str] = {}
+
+    def with_location(status: int, body: bytes, name: str) -> Any:
+        """The emulator's answer, with the remembered location when it is a bucket's metadata."""
+        if status != 200 or name not in locations:
+            return body
+        location = locations[name].upper()
+        # Regions have a digit (us-central1); multi-regions do not (US, EU, ASIA).
+        kind = "region" if re.search(r"[0-9]", location) else "multi-region"
+        return json.loads(body) | {"location": location, "locationType": kind}
+
+    def create_bucket(request: Request, match: re.Match) -> tuple[int, Any]:
+        sent = request.json()
+        status, _, body = endpoint.forward(request)
+        if status == 200:
+            locations[sent["name"]] = sent.get("location", "US")
+        return status, with_location(status, body, sent["name"])
+
+    def get_bucket(request: Request, match: re.Match) -> tuple[int, Any]:
+        status, _, body = endpoint.forward(request)
+        return status, with_location(status, body, match["name"])
+
+    endpoint.route("POST", r"/storage/v1/b", create_bucket)
     endpoint.route("GET", r"/storage/v1/b/(?P<name>[^/]+)", get_bucket)
     return endpoint.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
 
 import google_crc32c
 from google.api_core import exceptions
@@ -23,6 +24,31 @@ CHUNK_SIZE = 8 * 1024 * 1024  # a multiple of 256 KiB, as resumable uploads requ
 
 class BucketError(Exception):
     """A bucket that training cannot use; the message says how to fix it."""
+
+
+class BucketNotFound(BucketError):
+    """The bucket does not exist (yet)."""
+
+
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
+_IP_ADDRESS = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why `name` is not a valid Cloud Storage bucket name, or None. The same rules as the
+    `bucket` question in copier.yml, so that a name passed by hand is checked before any request."""
+    if not _BUCKET_NAME.fullmatch(name):
+        return (
+            f"'{name}' is not a valid bucket name: 3-63 characters of lowercase letters, digits, "
+            "'-', '_' and '.', starting and ending with a letter or digit"
+        )
+    if name.startswith("goog") or "google" in name or "g00gle" in name:
+        return f"'{name}' is not allowed: names may not start with 'goog' or contain 'google'"
+    if _IP_ADDRESS.fullmatch(name):
+        return f"'{name}' is not allowed: names may not look like an IP address"
+    if ".." in name or ".-" in name or "-." in name:
+        return f"'{name}' is not allowed: dots may not be next to another dot or a hyphen"
+    return None
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -58,7 +84,7 @@ def check_bucket(
     try:
         bucket = client.get_bucket(name)
     except exceptions.NotFound:
-        raise BucketError(
+        raise BucketNotFound(
             f"gs://{name} does not exist; create it with `make stage-data`, or with "
             f"`gcloud storage buckets create gs://{name} --location={region} "
             "--uniform-bucket-level-access --public-access-prevention`"

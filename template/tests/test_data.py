@@ -1,0 +1,150 @@
+"""Data preparation (trainer/data.py): cleaning, the hash split, describe and the schema proposal.
+
+The data are synthetic, with a schema of their own, so that these tests hold whatever dataset the
+project was generated for.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trainer import data
+from trainer.schema import MISSING_VALUES, Schema
+
+from conftest import synthetic_rows, write_csv
+
+CLASSIFICATION = Schema(
+    label="target", task_type="classification", numeric=("width", "depth"), categorical=("color",)
+)
+REGRESSION = Schema(
+    label="target", task_type="regression", numeric=("width", "depth"), categorical=("color",)
+)
+
+
+def _split(source: Path, out: Path, *flags: str) -> Path:
+    assert data.main(["split", str(source), "--out-dir", str(out), *flags]) == 0
+    return out
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines()[1:]
+
+
+def test_clean_drops_unlabelled_rows_and_writes_every_missing_value_as_na(tmp_path, capsys):
+    source = tmp_path / "raw.csv"
+    source.write_text(
+        "target,width,color\nlow, 1.5 ,red\nNULL,2.0,blue\nmid,n/a,\n,3.0,green\nhigh,NaN,None\n"
+    )
+    out = tmp_path / "clean.csv"
+    assert data.main(["clean", str(source), "-o", str(out), "--label", "target"]) == 0
+    assert out.read_text() == "target,width,color\nlow,1.5,red\nmid,NA,NA\nhigh,NA,NA\n"
+    report = capsys.readouterr().out
+    assert "5 rows read, 2 dropped (no 'target' value), 3 kept" in report
+    assert "6 missing value(s) written as NA: target 2, width 2, color 2" in report
+    assert "1 value(s) stripped of spaces: width 1" in report
+    assert data.MISSING in MISSING_VALUES  # the trainer reads what clean writes as missing
+
+
+def test_split_is_the_same_on_every_run_and_appending_never_moves_a_row(tmp_path):
+    rows = synthetic_rows(CLASSIFICATION, 600, seed=1)
+    flags = ("--train-fraction=0.7", "--eval-fraction=0.15", "--test-fraction=0.15")
+    before = _split(write_csv(tmp_path / "before.csv", rows[:400]), tmp_path / "before", *flags)
+    again = _split(write_csv(tmp_path / "again.csv", rows[:400]), tmp_path / "again", *flags)
+    after = _split(write_csv(tmp_path / "after.csv", rows), tmp_path / "after", *flags)
+    for name in data.SPLITS:
+        assert (again / f"{name}.csv").read_bytes() == (before / f"{name}.csv").read_bytes()
+        old = _lines(before / f"{name}.csv")
+        assert _lines(after / f"{name}.csv")[: len(old)] == old, name
+
+
+def test_fractions_hold_within_three_standard_deviations(tmp_path):
+    rows = synthetic_rows(CLASSIFICATION, 2000, seed=2)
+    out = _split(
+        write_csv(tmp_path / "all.csv", rows),
+        tmp_path / "out",
+        "--train-fraction=0.7",
+        "--eval-fraction=0.2",
+        "--test-fraction=0.1",
+    )
+    for name, fraction in zip(data.SPLITS, (0.7, 0.2, 0.1), strict=True):
+        n = len(_lines(out / f"{name}.csv"))
+        assert abs(n - 2000 * fraction) <= 3 * math.sqrt(2000 * fraction * (1 - fraction)), name
+
+
+def test_rows_sharing_a_key_stay_together(tmp_path):
+    rows = synthetic_rows(CLASSIFICATION, 300, seed=3)
+    for i, row in enumerate(rows):
+        row["unused_note"] = f"group-{i % 40}"
+    out = _split(write_csv(tmp_path / "all.csv", rows), tmp_path / "out", "--key", "unused_note")
+    seen: dict[str, str] = {}
+    for name in ("train", "eval"):
+        header, *lines = (out / f"{name}.csv").read_text().splitlines()
+        key_index = header.split(",").index("unused_note")
+        for line in lines:
+            assert seen.setdefault(line.split(",")[key_index], name) == name
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--eval-fraction=0.1"], "the split fractions sum to 0.9"),
+        (["--train-fraction=0.755", "--eval-fraction=0.245"], "must be a whole percentage"),
+    ],
+)
+def test_bad_fractions_are_refused(tmp_path, capsys, flags, message):
+    source = write_csv(tmp_path / "all.csv", synthetic_rows(CLASSIFICATION, 20, seed=4))
+    assert data.main(["split", str(source), "--out-dir", str(tmp_path / "out"), *flags]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_describe_counts_values_ranges_and_categories(tmp_path):
+    source = tmp_path / "small.csv"
+    source.write_text("size,color\n1,red\n3,red\nNA,blue\n2.5,\n")
+    description = data.describe(source)
+    size, color = description.columns
+    assert (description.rows, size.kind, size.count, size.missing) == (4, "numeric", 3, 1)
+    assert (size.minimum, size.maximum) == (1, 3)
+    assert size.summary(top=5) == "min 1, max 3, mean 2.167"
+    assert (color.kind, color.count, color.missing, color.distinct) == ("categorical", 3, 1, 2)
+    assert color.summary(top=1) == "red 2, ..."
+    assert "size" in description.table() and "red 2, blue 1" in description.table()
+
+
+@pytest.mark.parametrize("schema", [CLASSIFICATION, REGRESSION], ids=lambda s: s.task_type)
+def test_the_schema_proposal_finds_the_features_and_leaves_the_note_out(tmp_path, schema):
+    source = write_csv(tmp_path / "all.csv", synthetic_rows(schema, 400, seed=5))
+    proposal = data.propose_schema(data.describe(source), schema.label)
+    assert proposal.task_type == schema.task_type
+    assert proposal.numeric == list(schema.numeric)
+    assert proposal.categorical == list(schema.categorical)
+    assert list(proposal.left_out) == ["unused_note"]
+    assert proposal.copier_command().endswith(
+        "--data 'numeric_features=[width, depth]' --data 'categorical_features=[color]'"
+    )
+
+
+def test_the_command_line_starts_without_tensorflow_and_reports_bad_input(tmp_path):
+    source = tmp_path / "no_header.csv"
+    source.write_text("1.5,red,low\n")
+    code = (
+        "import sys\n"
+        "from trainer import data\n"
+        "try:\n"
+        f"    sys.exit(data.main(['describe', {str(source)!r}]))\n"
+        "finally:\n"
+        "    assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: {source}: the first line looks like data, not a header of column names "
+        "('1.5' is not a column name); add a header row"
+    )

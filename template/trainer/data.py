@@ -1,0 +1,646 @@
+"""Preparing a CSV dataset before training: clean it, split it, describe it, propose its schema.
+
+    python -m trainer.data prepare data/penguins.csv --out-dir data   # clean, then split
+    python -m trainer.data describe data/penguins.csv
+    python -m trainer.data schema data/penguins.csv --label species
+
+The split is by a hash of each row (or of a key column), never by position or a random draw:
+re-running it gives the same files, and appending rows never moves an old row to another split,
+so an evaluation set stays unseen by training as the data grows.
+
+Standard library only (no TensorFlow): it starts at once and runs anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import math
+import os
+import re
+import shlex
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Cell values read as "missing", after stripping spaces: pandas' default `na_values`.
+MISSING_TOKENS = frozenset(
+    "#N/A,#N/A N/A,#NA,-1.#IND,-1.#QNAN,-NaN,-nan,1.#IND,1.#QNAN,<NA>,N/A,NA,NULL,NaN,None,n/a,"
+    "nan,null".split(",")
+) | {""}
+# How `clean` writes a missing value: one of the values the trainer reads as missing
+# (trainer.schema.MISSING_VALUES), and what the penguins sample already uses.
+MISSING = "NA"
+
+SPLITS = ("train", "eval", "test")
+# Rows are hashed into this many buckets, so split fractions are whole percentages.
+HASH_BUCKETS = 100
+
+# Column names the trainer can use: they become the serving signature's input names.
+USABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+# Distinct values counted per column before it counts as high-cardinality (bounds memory).
+MAX_DISTINCT = 10_000
+# Name parts of columns that record when, or which, rather than what: left out of proposals.
+TIME_WORDS = frozenset({"year", "date", "datetime", "timestamp"})
+ID_WORDS = frozenset({"id", "uuid", "guid"})
+# A numeric label with at most this many distinct integer values is a class, not a quantity.
+MAX_INTEGER_CLASSES = 10
+
+
+class CsvError(ValueError):
+    """Input the preparation steps cannot use; the message names the file, line and column."""
+
+
+# --------------------------------------------------------------------------------- reading
+
+
+@dataclass
+class CsvFile:
+    """A CSV file's checked header, and an iterator over its data rows as (line, fields)."""
+
+    path: str
+    header: list[str]
+    rows: Iterator[tuple[int, list[str]]]
+
+
+def _looks_like_data(name: str) -> bool:
+    if name.strip() in MISSING_TOKENS:
+        return True
+    try:
+        float(name)
+    except ValueError:
+        return False
+    return True
+
+
+def check_header(path: str, header: list[str]) -> list[str]:
+    """The column names, after checking that the first line is a header and not data."""
+    names = [name.strip() for name in header]
+    data_like = [name for name in names if _looks_like_data(name)]
+    if data_like:
+        raise CsvError(
+            f"{path}: the first line looks like data, not a header of column names "
+            f"({data_like[0]!r} is not a column name); add a header row"
+        )
+    duplicates = sorted(name for name, n in Counter(names).items() if n > 1)
+    if duplicates:
+        raise CsvError(f"{path}: the header names column(s) {', '.join(duplicates)} twice")
+    return names
+
+
+def open_csv(path: str | os.PathLike, stack: ExitStack) -> CsvFile:
+    """Opens a CSV file (closed with `stack`) and checks its header."""
+    path = str(path)
+    try:
+        f = stack.enter_context(open(path, newline="", encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise CsvError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CsvError(f"{path}: is a directory, not a CSV file") from None
+    reader = csv.reader(f)
+    try:
+        header = next(reader, None)
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise CsvError(f"{path}: not a readable CSV text file ({err})") from None
+    if not header:
+        raise CsvError(f"{path}: the file is empty; expected a header row of column names")
+    names = check_header(path, header)
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        try:
+            for fields in reader:
+                if not fields:
+                    continue  # a blank line
+                if len(fields) != len(names):
+                    raise CsvError(
+                        f"{path}, line {reader.line_num}: {len(fields)} fields, "
+                        f"but the header has {len(names)} columns"
+                    )
+                yield reader.line_num, fields
+        except (UnicodeDecodeError, csv.Error) as err:
+            raise CsvError(f"{path}, line {reader.line_num}: {err}") from None
+
+    return CsvFile(path, names, rows())
+
+
+def column_index(csv_file: CsvFile, column: str, role: str) -> int:
+    if column not in csv_file.header:
+        raise CsvError(
+            f"{csv_file.path}: the {role} column '{column}' is not in the header "
+            f"({', '.join(csv_file.header)})"
+        )
+    return csv_file.header.index(column)
+
+
+class _AtomicWriters:
+    """CSV writers to temporary files that replace their targets only when all are complete,
+    so that a failure part-way leaves the previous files as they were."""
+
+    def __init__(self, paths: Sequence[Path]):
+        self.paths = list(paths)
+        self.temps: list[Path] = []
+        self.files = []
+        self.writers = []
+
+    def __enter__(self) -> list:
+        for path in self.paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            self.temps.append(Path(temp))
+            f = open(fd, "w", newline="", encoding="utf-8")
+            self.files.append(f)
+            self.writers.append(csv.writer(f, lineterminator="\n"))
+        return self.writers
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        for f in self.files:
+            f.close()
+        if exc_type is None:
+            for temp, path in zip(self.temps, self.paths, strict=True):
+                # mkstemp makes the file private; give it the target's mode, or the usual one.
+                os.chmod(temp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+                os.replace(temp, path)
+        else:
+            for temp in self.temps:
+                temp.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------------ clean
+
+
+@dataclass
+class CleanReport:
+    rows_read: int = 0
+    rows_dropped: int = 0  # no label
+    normalised: Counter = field(default_factory=Counter)  # column -> missing tokens rewritten
+    trimmed: Counter = field(default_factory=Counter)  # column -> values stripped of spaces
+
+    def lines(self, path: str, label: str) -> list[str]:
+        kept = self.rows_read - self.rows_dropped
+        out = [
+            f"{path}: {self.rows_read} rows read, {self.rows_dropped} dropped "
+            f"(no '{label}' value), {kept} kept"
+        ]
+        if self.normalised:
+            per_column = ", ".join(f"{c} {n}" for c, n in self.normalised.items())
+            out.append(
+                f"  {sum(self.normalised.values())} missing value(s) written as {MISSING}: "
+                f"{per_column}"
+            )
+        if self.trimmed:
+            per_column = ", ".join(f"{c} {n}" for c, n in self.trimmed.items())
+            out.append(f"  {sum(self.trimmed.values())} value(s) stripped of spaces: {per_column}")
+        return out
+
+
+def clean_rows(csv_file: CsvFile, label: str, report: CleanReport) -> Iterator[list[str]]:
+    """The rows with a label, with spaces stripped and every missing token written as MISSING.
+    The label column is checked at once; the rows are cleaned as they are read."""
+    return _clean(csv_file, column_index(csv_file, label, "label"), report)
+
+
+def _clean(csv_file: CsvFile, label_index: int, report: CleanReport) -> Iterator[list[str]]:
+    header = csv_file.header
+    for _, fields in csv_file.rows:
+        report.rows_read += 1
+        cleaned = []
+        for name, value in zip(header, fields, strict=True):
+            stripped = value.strip()
+            if stripped in MISSING_TOKENS:
+                if value != MISSING:
+                    report.normalised[name] += 1
+                stripped = MISSING
+            elif stripped != value:
+                report.trimmed[name] += 1
+            cleaned.append(stripped)
+        if cleaned[label_index] == MISSING:
+            report.rows_dropped += 1
+            continue
+        yield cleaned
+
+
+# ------------------------------------------------------------------------------------ split
+
+
+def split_percents(train: float, eval_: float, test: float) -> dict[str, int]:
+    """Fractions to whole percentages; they must sum to 1."""
+    percents = {}
+    for name, fraction in zip(SPLITS, (train, eval_, test), strict=True):
+        percent = fraction * HASH_BUCKETS
+        if not 0 <= fraction <= 1 or abs(percent - round(percent)) > 1e-6:
+            raise CsvError(
+                f"--{name}-fraction {fraction}: must be a whole percentage between 0 and 1, "
+                "such as 0.8 or 0.15"
+            )
+        percents[name] = round(percent)
+    if sum(percents.values()) != HASH_BUCKETS:
+        raise CsvError(
+            f"the split fractions sum to {sum(percents.values()) / HASH_BUCKETS:g}; "
+            "they must sum to 1"
+        )
+    return percents
+
+
+def hash_bucket(key: str) -> int:
+    """A stable bucket in [0, 100) for a row key: the same on every machine and every run."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % HASH_BUCKETS
+
+
+class Splitter:
+    """Assigns rows to splits by a hash of a key column, or of the whole row as a CSV line."""
+
+    def __init__(self, percents: dict[str, int], key_index: int | None = None):
+        self.key_index = key_index
+        self.cuts = []  # (upper bound, split), for the splits that get rows
+        bound = 0
+        for name in SPLITS:
+            if percents[name]:
+                bound += percents[name]
+                self.cuts.append((bound, name))
+        self._line = io.StringIO()
+        self._writer = csv.writer(self._line, lineterminator="")
+
+    def row_key(self, fields: list[str]) -> str:
+        if self.key_index is not None:
+            return fields[self.key_index]
+        self._line.seek(0)
+        self._line.truncate()
+        self._writer.writerow(fields)
+        return self._line.getvalue()
+
+    def split_of(self, fields: list[str]) -> str:
+        bucket = hash_bucket(self.row_key(fields))
+        return next(name for bound, name in self.cuts if bucket < bound)
+
+
+def write_splits(
+    header: list[str],
+    rows: Iterable[list[str]],
+    splitter: Splitter,
+    out_dir: Path,
+    key: str | None = None,
+) -> dict[str, tuple[Path, int]]:
+    """Writes out_dir/{train,eval,test}.csv (the splits with a nonzero fraction), all or none.
+    Returns {split: (path, rows)}."""
+    names = [name for _, name in splitter.cuts]
+    paths = [out_dir / f"{name}.csv" for name in names]
+    counts = dict.fromkeys(names, 0)
+    with _AtomicWriters(paths) as writers:
+        by_name = dict(zip(names, writers, strict=True))
+        for writer in writers:
+            writer.writerow(header)
+        for fields in rows:
+            if key is not None and fields[splitter.key_index].strip() in MISSING_TOKENS:
+                raise CsvError(f"the key column '{key}' has no value in the row {fields}")
+            name = splitter.split_of(fields)
+            by_name[name].writerow(fields)
+            counts[name] += 1
+    return {name: (path, counts[name]) for name, path in zip(names, paths, strict=True)}
+
+
+def split_lines(result: dict[str, tuple[Path, int]]) -> list[str]:
+    total = sum(n for _, n in result.values()) or 1
+    return [f"{path}: {n} rows ({100 * n / total:.1f}%)" for path, n in result.values()]
+
+
+# --------------------------------------------------------------------------------- describe
+
+
+@dataclass
+class ColumnStats:
+    name: str
+    count: int = 0  # values present
+    missing: int = 0
+    numeric: bool = True  # every present value is a finite number
+    integer: bool = True  # ... and an integer
+    minimum: float = math.inf
+    maximum: float = -math.inf
+    total: float = 0.0
+    values: Counter = field(default_factory=Counter)
+    too_many: bool = False  # more than MAX_DISTINCT distinct values: `values` was dropped
+
+    def add(self, value: str) -> None:
+        value = value.strip()
+        if value in MISSING_TOKENS:
+            self.missing += 1
+            return
+        self.count += 1
+        if self.numeric:
+            try:
+                number = float(value)
+            except ValueError:
+                number = math.nan
+            if math.isfinite(number):
+                self.minimum = min(self.minimum, number)
+                self.maximum = max(self.maximum, number)
+                self.total += number
+                self.integer = self.integer and number.is_integer() and "." not in value
+            else:
+                self.numeric = self.integer = False
+        if not self.too_many:
+            self.values[value] += 1
+            if len(self.values) > MAX_DISTINCT:
+                self.too_many = True
+                self.values = Counter()
+
+    @property
+    def distinct(self) -> int | None:
+        """The number of distinct values, or None when there are more than MAX_DISTINCT."""
+        return None if self.too_many else len(self.values)
+
+    @property
+    def kind(self) -> str:
+        if self.count == 0:
+            return "empty"
+        return "numeric" if self.numeric else "categorical"
+
+    def summary(self, top: int) -> str:
+        if self.count == 0:
+            return ""
+        if self.numeric:
+            mean = self.total / self.count
+            return f"min {self.minimum:g}, max {self.maximum:g}, mean {mean:.4g}"
+        if self.too_many:
+            return f"more than {MAX_DISTINCT} distinct values"
+        ranked = sorted(self.values.items(), key=lambda item: (-item[1], item[0]))
+        shown = ", ".join(f"{value} {n}" for value, n in ranked[:top])
+        return shown + (", ..." if len(ranked) > top else "")
+
+
+@dataclass
+class Description:
+    path: str
+    rows: int
+    columns: list[ColumnStats]
+
+    def column(self, name: str) -> ColumnStats:
+        return next(c for c in self.columns if c.name == name)
+
+    def table(self, top: int = 5) -> str:
+        lines = [f"{self.path}: {self.rows} rows, {len(self.columns)} columns"]
+        width = max([len("column"), *(len(c.name) for c in self.columns)])
+        lines.append(
+            f"{'column':<{width}}  {'type':<11}  {'values':>7}  {'missing':>7}  "
+            f"{'distinct':>8}  summary"
+        )
+        for c in self.columns:
+            distinct = f">{MAX_DISTINCT}" if c.distinct is None else str(c.distinct)
+            lines.append(
+                f"{c.name:<{width}}  {c.kind:<11}  {c.count:>7}  {c.missing:>7}  "
+                f"{distinct:>8}  {c.summary(top)}"
+            )
+        return "\n".join(lines)
+
+
+def describe(path: str | os.PathLike) -> Description:
+    """One pass over a CSV file: per column, counts, missing values, ranges, top categories."""
+    with ExitStack() as stack:
+        csv_file = open_csv(path, stack)
+        columns = [ColumnStats(name) for name in csv_file.header]
+        rows = 0
+        for _, fields in csv_file.rows:
+            rows += 1
+            for stats, value in zip(columns, fields, strict=True):
+                stats.add(value)
+    return Description(str(path), rows, columns)
+
+
+# ----------------------------------------------------------------------------------- schema
+
+
+@dataclass
+class Proposal:
+    """Features proposed for a label, as the copier answers that render trainer/features.py."""
+
+    label: str
+    task_type: str
+    task_reason: str
+    numeric: list[str]
+    categorical: list[str]
+    left_out: dict[str, str]  # column -> why it is not a feature
+
+    def answers(self) -> dict[str, object]:
+        return {
+            "task_type": self.task_type,
+            "label_column": self.label,
+            "numeric_features": self.numeric,
+            "categorical_features": self.categorical,
+        }
+
+    def answers_yaml(self) -> str:
+        """A copier --data-file. Column names are plain identifiers, so no YAML quoting."""
+        lines = []
+        for key, value in self.answers().items():
+            lines.append(
+                f"{key}: [{', '.join(value)}]" if isinstance(value, list) else f"{key}: {value}"
+            )
+        return "\n".join(lines) + "\n"
+
+    def copier_command(self) -> str:
+        parts = ["copier", "update", "--trust", "--defaults"]
+        for key, value in self.answers().items():
+            text = f"[{', '.join(value)}]" if isinstance(value, list) else value
+            parts += ["--data", shlex.quote(f"{key}={text}")]
+        return " ".join(parts)
+
+
+def _name_words(name: str) -> set[str]:
+    """'listing_id' -> {'listing', 'id'}; 'saleDate' -> {'sale', 'date'}."""
+    return {word.lower() for word in re.split(r"[_\W]+|(?<=[a-z0-9])(?=[A-Z])", name) if word}
+
+
+def _left_out_reason(stats: ColumnStats) -> str | None:
+    """Why a column should not be a feature, or None when it looks like one. The first rule
+    that applies gives the reason."""
+    rows = stats.count + stats.missing
+    words = _name_words(stats.name)
+    categorical = not stats.numeric
+    many = f"more than {MAX_DISTINCT}" if stats.distinct is None else stats.distinct
+    rules = (
+        (
+            not USABLE_NAME.fullmatch(stats.name),
+            "not a usable name (letters, digits and underscores, starting with a letter)",
+        ),
+        (stats.count == 0, "no values"),
+        (stats.missing > rows / 2, f"mostly missing ({stats.missing} of {rows} rows)"),
+        (stats.distinct == 1, "a single value in every row"),
+        (bool(words & TIME_WORDS), "a date or time (when a row was recorded, not what it is)"),
+        (bool(words & ID_WORDS), "an identifier"),
+        (
+            (categorical or stats.integer) and stats.distinct == stats.count,
+            "a different value in every row (an identifier?)",
+        ),
+        (
+            categorical and (stats.distinct is None or stats.distinct > stats.count / 2),
+            f"{many} distinct values in {stats.count} rows: free text, not categories",
+        ),
+    )
+    return next((why for applies, why in rules if applies), None)
+
+
+def propose_schema(description: Description, label: str) -> Proposal:
+    """Numeric and categorical features for `label`, from a description of the CSV file."""
+    if label not in (c.name for c in description.columns):
+        names = ", ".join(c.name for c in description.columns)
+        raise CsvError(
+            f"{description.path}: the label column '{label}' is not in the header ({names})"
+        )
+    if not USABLE_NAME.fullmatch(label):
+        raise CsvError(f"the label column '{label}' is not a usable name for the trainer")
+    target = description.column(label)
+    if target.count == 0:
+        raise CsvError(f"{description.path}: the label column '{label}' has no values")
+    if target.numeric and not (target.integer and (target.distinct or 0) <= MAX_INTEGER_CLASSES):
+        task_type, reason = "regression", "the label is a number"
+    else:
+        shown = ", ".join(sorted(target.values)[:MAX_INTEGER_CLASSES])
+        task_type, reason = "classification", f"the label has {target.distinct} classes: {shown}"
+    numeric, categorical, left_out = [], [], {}
+    for stats in description.columns:
+        if stats.name == label:
+            continue
+        why = _left_out_reason(stats)
+        if why:
+            left_out[stats.name] = why
+        else:
+            (numeric if stats.numeric else categorical).append(stats.name)
+    if not numeric and not categorical:
+        raise CsvError(f"{description.path}: no column looks usable as a feature of '{label}'")
+    return Proposal(label, task_type, reason, numeric, categorical, left_out)
+
+
+def proposal_text(proposal: Proposal, path: str, data_file: str | None) -> str:
+    lines = [
+        f"Proposed schema for {path} (label: {proposal.label}):",
+        f"  task_type             {proposal.task_type} ({proposal.task_reason})",
+        f"  numeric_features      {', '.join(proposal.numeric) or '(none)'}",
+        f"  categorical_features  {', '.join(proposal.categorical) or '(none)'}",
+    ]
+    for column, why in proposal.left_out.items():
+        lines.append(f"  left out              {column}: {why}")
+    lines += ["", "The copier answers render trainer/features.py. Apply the proposal with:"]
+    if data_file:
+        lines.append(f"  copier update --trust --defaults --data-file {shlex.quote(data_file)}")
+    else:
+        lines.append(f"  {proposal.copier_command()}")
+    lines.append("(commit first: copier update merges into a clean git tree)")
+    return "\n".join(lines)
+
+
+# -------------------------------------------------------------------------------- the CLI
+
+
+def _default_label() -> str:
+    from trainer.features import SCHEMA  # noqa: PLC0415 -- only the CLI needs the project's schema
+
+    return SCHEMA.label
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.data",
+        description="Prepare a CSV dataset: clean it, split it, describe it, propose its schema.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def label_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--label", help="the label column (default: the project's)")
+
+    def split_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--out-dir", default="data", help="where train.csv, eval.csv go")
+        p.add_argument(
+            "--key",
+            help="hash this column (a unique id) instead of the whole row; rows sharing "
+            "a key then stay together",
+        )
+        for name, default in zip(SPLITS, (0.8, 0.2, 0.0), strict=True):
+            p.add_argument(
+                f"--{name}-fraction",
+                type=float,
+                default=default,
+                help=f"share of rows in {name}.csv, in whole percent (default: {default})",
+            )
+
+    clean = commands.add_parser(
+        "clean",
+        help="drop rows with no label, write missing values as NA, strip spaces",
+    )
+    clean.add_argument("input")
+    clean.add_argument("-o", "--output", required=True)
+    label_flag(clean)
+
+    split = commands.add_parser("split", help="split by a hash: train.csv, eval.csv, test.csv")
+    split.add_argument("input")
+    split_flags(split)
+
+    prepare = commands.add_parser("prepare", help="clean, then split")
+    prepare.add_argument("input")
+    label_flag(prepare)
+    split_flags(prepare)
+
+    describe_ = commands.add_parser("describe", help="per-column counts, ranges, categories")
+    describe_.add_argument("input")
+    describe_.add_argument("--top", type=int, default=5, help="categories shown per column")
+
+    schema = commands.add_parser("schema", help="propose the features for a label")
+    schema.add_argument("input")
+    label_flag(schema)
+    schema.add_argument(
+        "--write", metavar="FILE", help="also write the answers as a copier --data-file"
+    )
+    return parser
+
+
+def _split(args, csv_file: CsvFile, rows: Iterable[list[str]]) -> list[str]:
+    percents = split_percents(args.train_fraction, args.eval_fraction, args.test_fraction)
+    key_index = column_index(csv_file, args.key, "key") if args.key else None
+    result = write_splits(
+        csv_file.header, rows, Splitter(percents, key_index), Path(args.out_dir), args.key
+    )
+    return split_lines(result)
+
+
+def run(args: argparse.Namespace) -> list[str]:
+    """Runs one command; returns the report's lines."""
+    if args.command == "describe":
+        return [describe(args.input).table(args.top)]
+    if args.command == "schema":
+        proposal = propose_schema(describe(args.input), args.label or _default_label())
+        if args.write:
+            Path(args.write).write_text(proposal.answers_yaml())
+        return [proposal_text(proposal, args.input, args.write)]
+    with ExitStack() as stack:
+        csv_file = open_csv(args.input, stack)
+        if args.command == "split":
+            return _split(args, csv_file, (fields for _, fields in csv_file.rows))
+        label = args.label or _default_label()
+        report = CleanReport()
+        rows = clean_rows(csv_file, label, report)
+        if args.command == "clean":
+            with _AtomicWriters([Path(args.output)]) as (writer,):
+                writer.writerow(csv_file.header)
+                writer.writerows(rows)
+            return report.lines(args.input, label)
+        lines = _split(args, csv_file, rows)
+        return report.lines(args.input, label) + lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        lines = run(args)
+    except CsvError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""Staging the prepared data in Cloud Storage, where the training job reads it:
+
+    python -m trainer.staging --project P --bucket B --region R data/train.csv data/eval.csv
+
+Everything is checked before the first byte leaves: each file exists and is a CSV with the
+columns the trainer reads, and the bucket name is valid. Then the bucket is created when it is
+missing (in the job's region, private), or refused when it is a multi-region bucket or in
+another region. Files whose checksum already matches the remote copy are not sent again.
+`make stage-data` runs this after `make prepare`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainer import data, gcs
+
+
+class StagingError(Exception):
+    """Input that cannot be staged; nothing was uploaded."""
+
+
+@dataclass(frozen=True)
+class Staged:
+    uri: str
+    uploaded: bool  # False: the remote copy already had the same bytes
+    size: int
+
+
+def check_files(paths: Iterable[str | Path], required_columns: Sequence[str]) -> list[Path]:
+    """The files, after checking that each exists, has a distinct name, and (for a CSV) has a
+    header with every column the trainer reads."""
+    files = [Path(p) for p in paths]
+    if not files:
+        raise StagingError("no files to stage")
+    names: dict[str, Path] = {}
+    for path in files:
+        if not path.is_file():
+            raise StagingError(f"{path}: no such file")
+        if path.name in names:
+            raise StagingError(f"{names[path.name]} and {path} would both upload as {path.name}")
+        names[path.name] = path
+        if path.suffix.lower() != ".csv":
+            continue
+        with ExitStack() as stack:
+            try:
+                header = data.open_csv(path, stack).header
+            except data.CsvError as err:
+                raise StagingError(str(err)) from None
+        missing = [column for column in required_columns if column not in header]
+        if missing:
+            raise StagingError(
+                f"{path}: declared column(s) {', '.join(missing)} missing from the header "
+                f"({', '.join(header)}); the trainer could not read this file"
+            )
+    return files
+
+
+def get_or_create_bucket(client, name: str, region: str, allow_multi_region: bool, log=print):
+    """The bucket, checked to be in `region`; created there (private) when it does not exist."""
+    from google.api_core import exceptions  # noqa: PLC0415
+
+    try:
+        return gcs.check_bucket(client, name, region, allow_multi_region)
+    except gcs.BucketNotFound:
+        pass
+    except exceptions.Forbidden:
+        raise gcs.BucketError(
+            f"no access to gs://{name}: bucket names are global, so it may belong to another "
+            "project, or your account lacks storage.buckets.get on it"
+        ) from None
+    try:
+        bucket = gcs.create_bucket(client, name, region)
+    except exceptions.Conflict:
+        raise gcs.BucketError(
+            f"gs://{name} is taken: bucket names are global and another project owns this one. "
+            "Choose another name (copier update --data bucket=NAME)"
+        ) from None
+    log(
+        f"Created gs://{name} in {region} "
+        "(uniform bucket-level access, public access prevention enforced)"
+    )
+    return bucket
+
+
+def stage(
+    client,
+    files: Sequence[str | Path],
+    bucket_name: str,
+    region: str,
+    prefix: str = "data",
+    required_columns: Sequence[str] = (),
+    allow_multi_region: bool = False,
+    progress: bool = True,
+    log=print,
+) -> list[Staged]:
+    """Uploads `files` to gs://bucket/prefix/<name>, each unless its bytes are already there.
+    Every check runs before the first upload."""
+    problem = gcs.bucket_name_problem(bucket_name)
+    if problem:
+        raise StagingError(f"bucket: {problem}")
+    paths = check_files(files, required_columns)
+    bucket = get_or_create_bucket(client, bucket_name, region, allow_multi_region, log)
+    staged = []
+    for path in paths:
+        blob_name = f"{prefix.strip('/')}/{path.name}" if prefix.strip("/") else path.name
+        uploaded = gcs.upload_if_changed(bucket, str(path), blob_name, progress=progress)
+        staged.append(Staged(f"gs://{bucket_name}/{blob_name}", uploaded, path.stat().st_size))
+    return staged
+
+
+def training_flags(staged: Sequence[Staged]) -> str:
+    """`--train-files ... --eval-files ...` for the staged files named train*/eval*."""
+    flags = []
+    for flag, stem in (("--train-files", "train"), ("--eval-files", "eval")):
+        uris = [s.uri for s in staged if s.uri.rsplit("/", 1)[-1].startswith(stem)]
+        if uris:
+            flags.append(f"{flag} {' '.join(uris)}")
+    return " ".join(flags)
+
+
+def report(staged: Sequence[Staged]) -> str:
+    width = max(len(s.uri) for s in staged)
+    lines = [
+        f"  {s.uri:<{width}}  {'uploaded' if s.uploaded else 'unchanged, not sent'} "
+        f"({s.size:,} bytes)"
+        for s in staged
+    ]
+    flags = training_flags(staged)
+    if flags:
+        lines += ["Pass them to training:", f"  {flags}"]
+    return "\n".join(["Staged:", *lines])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.staging",
+        description="Upload prepared data to a single-region bucket in the job's region.",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE")
+    parser.add_argument("--project", help="the GCP project that owns a new bucket")
+    parser.add_argument("--bucket", required=True, help="the bucket name, without gs://")
+    parser.add_argument("--region", required=True, help="the training job's region")
+    parser.add_argument("--prefix", default="data", help="the folder in the bucket")
+    parser.add_argument(
+        "--allow-multi-region",
+        action="store_true",
+        help="accept an existing bucket outside the region (with a warning); "
+        "Vertex AI may then refuse the job",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    from google.api_core import exceptions  # noqa: PLC0415 -- after the arguments are valid
+    from google.auth.exceptions import DefaultCredentialsError  # noqa: PLC0415
+    from google.cloud import storage  # noqa: PLC0415
+
+    from trainer.features import SCHEMA  # noqa: PLC0415
+
+    try:
+        # Checked before a client exists, so that bad input fails without credentials too.
+        problem = gcs.bucket_name_problem(args.bucket)
+        if problem:
+            raise StagingError(f"bucket: {problem}")
+        check_files(args.files, SCHEMA.columns)
+        client = storage.Client(project=args.project)
+        staged = stage(
+            client,
+            args.files,
+            args.bucket,
+            args.region,
+            prefix=args.prefix,
+            required_columns=SCHEMA.columns,
+            allow_multi_region=args.allow_multi_region,
+            progress=not args.no_progress,
+        )
+    except (StagingError, gcs.BucketError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except DefaultCredentialsError:
+        print(
+            "error: no Google Cloud credentials; run `gcloud auth application-default login`",
+            file=sys.stderr,
+        )
+        return 1
+    except exceptions.GoogleAPICallError as err:
+        print(f"error: Cloud Storage refused the request: {err}", file=sys.stderr)
+        return 1
+    print(report(staged))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""trainer/data.py on the bundled sample and on a second dataset: the split reproduces the shipped
+files, holds its fractions and never moves an old row; the schema proposal matches the expected
+answers, copier applies it, and the trainer trains with it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, VENV_BIN, copier_config, render, run
+
+sys.path.insert(0, str(ROOT / "template"))
+from trainer import data
+
+SAMPLE = ROOT / "template" / "data"
+
+
+def _prepare(tmp_path: Path, source: Path, *flags: str) -> Path:
+    out = tmp_path / "out"
+    assert (
+        data.main(["prepare", str(source), "--label", "species", "--out-dir", str(out), *flags])
+        == 0
+    )
+    return out
+
+
+def _rows(path: Path) -> list[str]:
+    return path.read_text().splitlines()[1:]
+
+
+def write_houses(path: Path, n: int = 300) -> Path:
+    """A regression dataset with unused columns (an id, a constant note) and missing values."""
+    cities = ["Lyon", "Oslo", "Kyoto"]
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["listing_id", "city", "rooms", "notes", "area_m2", "price"])
+        for i in range(n):
+            rooms, area, city = 1 + i % 5, 30 + (i * 7) % 90, cities[i % 3]
+            price = 1000 * area + 20000 * rooms + 50000 * cities.index(city)
+            writer.writerow(
+                [
+                    f"id-{i}",
+                    city if i % 11 else "",
+                    rooms if i % 13 else "NULL",
+                    "has, a comma",
+                    area,
+                    price if i % 29 else "",
+                ]
+            )
+    return path
+
+
+# ------------------------------------------------------------------------------------- split
+
+
+def test_prepare_reproduces_the_shipped_split_and_repeats_itself(tmp_path):
+    out = _prepare(tmp_path, SAMPLE / "penguins.csv")
+    assert sorted(p.name for p in out.iterdir()) == ["eval.csv", "train.csv"]
+    for name in ("train.csv", "eval.csv"):
+        assert (out / name).read_bytes() == (SAMPLE / name).read_bytes(), name
+    again = _prepare(tmp_path / "again", SAMPLE / "penguins.csv")
+    for name in ("train.csv", "eval.csv"):
+        assert (again / name).read_bytes() == (out / name).read_bytes()
+
+
+def test_the_instances_are_eval_penguins_of_each_species_in_order():
+    with (SAMPLE / "eval.csv").open() as f:
+        eval_rows = list(csv.DictReader(f))
+    species = []
+    for line in (SAMPLE / "instances.json").read_text().splitlines():
+        instance = json.loads(line)
+        matches = [
+            row["species"]
+            for row in eval_rows
+            if all(
+                float(row[k]) == v if isinstance(v, float) else row[k] == v
+                for k, v in instance.items()
+            )
+        ]
+        assert len(matches) == 1, instance
+        species += matches
+    assert species == ["Adelie", "Gentoo", "Chinstrap"]
+
+
+@pytest.mark.parametrize(
+    "fractions", [(0.8, 0.2, 0.0), (0.7, 0.15, 0.15), (0.5, 0.25, 0.25)], ids=str
+)
+def test_fractions_hold_on_the_sample_within_three_standard_deviations(tmp_path, fractions):
+    flags = [
+        f"--{name}-fraction={value}" for name, value in zip(data.SPLITS, fractions, strict=True)
+    ]
+    out = _prepare(tmp_path, SAMPLE / "penguins.csv", *flags)
+    total = len(_rows(SAMPLE / "penguins.csv"))
+    for name, fraction in zip(data.SPLITS, fractions, strict=True):
+        path = out / f"{name}.csv"
+        if fraction == 0:
+            assert not path.exists()
+            continue
+        n = len(_rows(path))
+        sigma = math.sqrt(total * fraction * (1 - fraction))
+        assert abs(n - total * fraction) <= 3 * sigma, (name, n, total * fraction)
+
+
+def test_appending_rows_never_moves_an_old_row(tmp_path):
+    header, *rows = (SAMPLE / "penguins.csv").read_text().splitlines()
+    first = tmp_path / "first.csv"
+    first.write_text("\n".join([header, *rows[:200]]) + "\n")
+    before = _prepare(
+        tmp_path / "before",
+        first,
+        "--train-fraction=0.6",
+        "--eval-fraction=0.2",
+        "--test-fraction=0.2",
+    )
+    after = _prepare(
+        tmp_path / "after",
+        SAMPLE / "penguins.csv",
+        "--train-fraction=0.6",
+        "--eval-fraction=0.2",
+        "--test-fraction=0.2",
+    )
+    for name in ("train", "eval", "test"):
+        old, new = _rows(before / f"{name}.csv"), _rows(after / f"{name}.csv")
+        assert new[: len(old)] == old, name  # the old rows, in order, then the appended ones
+    moved = sum(
+        len(_rows(after / f"{s}.csv")) - len(_rows(before / f"{s}.csv")) for s in data.SPLITS
+    )
+    assert moved == len(rows) - 200
+
+
+def test_a_key_column_keeps_a_row_in_place_when_its_other_values_change(tmp_path):
+    houses = write_houses(tmp_path / "houses.csv", n=120)
+    by_key = {}
+    for variant in ("original", "edited"):
+        if variant == "edited":
+            text = houses.read_text().replace("has, a comma", "edited")
+            houses.write_text(text)
+        out = tmp_path / variant
+        assert data.main(["split", str(houses), "--key", "listing_id", "--out-dir", str(out)]) == 0
+        by_key[variant] = {
+            line.split(",")[0]: split
+            for split in ("train", "eval")
+            for line in _rows(out / f"{split}.csv")
+        }
+    assert by_key["original"] == by_key["edited"]
+    assert len(by_key["original"]) == 120
+
+
+# ------------------------------------------------------------------------------------ schema
+
+
+def test_the_proposal_for_the_sample_is_the_default_answers():
+    proposal = data.propose_schema(data.describe(SAMPLE / "penguins.csv"), "species")
+    config = copier_config()
+    assert proposal.answers() == {key: config[key]["default"] for key in proposal.answers()}
+    assert list(proposal.left_out) == ["year"]
+
+
+def test_the_proposal_for_a_regression_skips_unused_columns(tmp_path):
+    proposal = data.propose_schema(data.describe(write_houses(tmp_path / "houses.csv")), "price")
+    assert proposal.task_type == "regression"
+    assert proposal.numeric == ["rooms", "area_m2"]
+    assert proposal.categorical == ["city"]
+    assert proposal.left_out == {
+        "listing_id": "an identifier",
+        "notes": "a single value in every row",
+    }
+    assert yaml.safe_load(proposal.answers_yaml()) == proposal.answers()
+
+
+@pytest.fixture(scope="module")
+def committed_project(template, tmp_path_factory) -> Path:
+    """A fresh default project, committed, as `copier update` needs it."""
+    project = render(template, tmp_path_factory.mktemp("update") / "project")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    run([*git, "add", "-A"], cwd=project)
+    run([*git, "commit", "-qm", "generated"], cwd=project)
+    return project
+
+
+def test_the_printed_copier_line_applies_the_proposal_and_training_runs(
+    committed_project, tmp_path
+):
+    houses = write_houses(tmp_path / "houses.csv")
+    python = str(VENV_BIN / "python")
+    result = run(
+        [python, "-m", "trainer.data", "schema", str(houses), "--label", "price"],
+        cwd=committed_project,
+    )
+    [line] = [
+        x.strip() for x in result.stdout.splitlines() if x.strip().startswith("copier update")
+    ]
+    run(line, cwd=committed_project)  # exactly as printed, through the shell
+
+    features = (committed_project / "trainer/features.py").read_text()
+    assert 'label="price"' in features
+    assert 'task_type="regression"' in features
+    answers = yaml.safe_load((committed_project / ".copier-answers.yml").read_text())
+    assert answers["numeric_features"] == ["rooms", "area_m2"]
+    assert answers["categorical_features"] == ["city"]
+
+    split = tmp_path / "split"
+    run(
+        [
+            python,
+            "-m",
+            "trainer.data",
+            "prepare",
+            str(houses),
+            "--key",
+            "listing_id",
+            "--out-dir",
+            str(split),
+        ],
+        cwd=committed_project,
+    )
+    job_dir = tmp_path / "job"
+    result = run(
+        [
+            python,
+            "-m",
+            "trainer.task",
+            "--train-files",
+            str(split / "train.csv"),
+            "--eval-files",
+            str(split / "eval.csv"),
+            "--job-dir",
+            str(job_dir),
+            "--num-epochs",
+            "3",
+        ],
+        cwd=committed_project,
+    )
+    metrics = json.loads((job_dir / "metrics.json").read_text())
+    assert "rmse" in metrics
+
+
+# --------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (None, [], "missing.csv: no such file"),
+        (
+            "Adelie,Torgersen,39.1,18.7,181,3750,male,2007\n",
+            [],
+            "the first line looks like data, not a header of column names ('39.1' is not a "
+            "column name); add a header row",
+        ),
+        (
+            "kind,island\nAdelie,Dream\n",
+            [],
+            "the label column 'species' is not in the header (kind, island)",
+        ),
+        (
+            "species,island\nAdelie,Dream\n",
+            ["--eval-fraction=0.3"],
+            "the split fractions sum to 1.1",
+        ),
+        ("species,island\nAdelie,Dream\nGentoo\n", [], "line 3: 1 fields, but the header has 2"),
+    ],
+    ids=["missing-file", "no-header", "no-label", "bad-fractions", "short-row"],
+)
+def test_bad_input_is_one_error_and_writes_nothing(tmp_path, capsys, content, args, message):
+    source = tmp_path / "missing.csv"
+    if content is not None:
+        source.write_text(content)
+    out = tmp_path / "out"
+    code = data.main(["prepare", str(source), "--label", "species", "--out-dir", str(out), *args])
+    assert code == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
