@@ -62,7 +62,7 @@ def check_files(paths: Iterable[str | Path], required_columns: Sequence[str]) ->
     return files
 
 
-def get_or_create_bucket(client, name: str, region: str, allow_multi_region: bool, log=print):
+def get_or_create_bucket(client, name: str, region: str, *, allow_multi_region: bool, log=print):
     """The bucket, checked to be in `region`; created there (private) when it does not exist."""
     from google.api_core import exceptions  # noqa: PLC0415
 
@@ -94,6 +94,7 @@ def stage(
     files: Sequence[str | Path],
     bucket_name: str,
     region: str,
+    *,
     prefix: str = "data",
     required_columns: Sequence[str] = (),
     allow_multi_region: bool = False,
@@ -106,7 +107,9 @@ def stage(
     if problem:
         raise StagingError(f"bucket: {problem}")
     paths = check_files(files, required_columns)
-    bucket = get_or_create_bucket(client, bucket_name, region, allow_multi_region, log)
+    bucket = get_or_create_bucket(
+        client, bucket_name, region, allow_multi_region=allow_multi_region, log=log
+    )
     staged = []
     for path in paths:
         blob_name = f"{prefix.strip('/')}/{path.name}" if prefix.strip("/") else path.name
