@@ -53,6 +53,7 @@ def main() -> None:
             "first_model.py",
             ["--template", template, *(["--num-epochs", "1"] if args.quick else [])],
         ),
+        ("staging.py", [*repeats, "--size-mb", "4" if args.quick else "100"]),
     ]
     print(f"## Benchmarks on {machine()}\n", flush=True)
     with tempfile.TemporaryDirectory() as tmp:

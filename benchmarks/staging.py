@@ -1,12 +1,13 @@
-"""Upload throughput of the staging step against the storage emulator, next to a plain `cp`.
+"""Benchmark 6: upload throughput of the staging step against the storage emulator, next to a
+plain `cp` of the same file.
 
-    .venv/bin/python benchmarks/staging.py [--size-mb 100] [--repeats 3]
+    .venv/bin/python benchmarks/staging.py [--size-mb 100] [--repeats 3]   (or by run.py)
 
 Starts gcp-storage-emulator (in memory) on a free local port, writes one file of random bytes,
 and times, best and median of the repeats:
 - `cp` of the file to another path on the same disk (the floor: a local copy);
-- trainer.gcs.upload_if_changed of the file, as `make stage-data` sends it (resumable, 8 MiB
-  chunks, CRC32C), each time to a new object so that it really uploads;
+- trainer.gcs.upload_if_changed of the file, as `make stage-data` sends it (CRC32C; above
+  16 MiB resumable, in 8 MiB chunks), each time to a new object so that it really uploads;
 - the same call again on an unchanged object (CRC32C of the file plus one metadata request);
 - a single-request upload of the same file, to show what the resumable chunks cost.
 Not a test: nothing here asserts a time.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -88,28 +88,24 @@ def main() -> None:
                     f.write(os.urandom(1024 * 1024))
 
             def copy(i: int) -> None:
-                subprocess.run(
-                    ["cp", str(source), str(Path(tmp) / f"copy-{i}.bin")], check=True
-                )
+                subprocess.run(["cp", str(source), str(Path(tmp) / f"copy-{i}.bin")], check=True)
 
             def upload(i: int) -> None:
-                assert gcs.upload_if_changed(
-                    bucket, str(source), f"up-{i}.bin", progress=False
-                )
+                assert gcs.upload_if_changed(bucket, str(source), f"up-{i}.bin", progress=False)
 
             def unchanged(i: int) -> None:
-                assert not gcs.upload_if_changed(
-                    bucket, str(source), "up-0.bin", progress=False
-                )
+                assert not gcs.upload_if_changed(bucket, str(source), "up-0.bin", progress=False)
 
             def single_request(i: int) -> None:
                 with source.open("rb") as f:
-                    bucket.blob(f"single-{i}.bin").upload_from_file(f, size=size)
+                    bucket.blob("single.bin").upload_from_file(f, size=size)
 
+            resumable = size > gcs.RESUMABLE_THRESHOLD  # as upload_if_changed decides
             rows = [
                 ("cp (local copy)", timed(copy, args.repeats)),
                 (
-                    "upload_if_changed, resumable 8 MiB chunks",
+                    "upload_if_changed, "
+                    + ("resumable 8 MiB chunks" if resumable else "one request (small file)"),
                     timed(upload, args.repeats),
                 ),
                 (
@@ -120,23 +116,24 @@ def main() -> None:
             ]
             blob = bucket.get_blob("up-0.bin")
             assert blob.size == size and blob.crc32c == gcs.crc32c(str(source))
-            shutil.rmtree(tmp, ignore_errors=True)
     finally:
         process.terminate()
         process.wait(timeout=10)
 
     cp_median = statistics.median(rows[0][1])
-    print(
-        f"{args.size_mb} MiB file, {args.repeats} runs each, emulator in memory on 127.0.0.1\n"
-    )
-    print(f"| {'operation':<42} | best s | median s | MiB/s (median) | x cp (median) |")
-    print(f"|{'-' * 44}|-------:|---------:|---------------:|--------------:|")
+    print(f"### 6. Staging upload ({args.size_mb} MiB file, median of {args.repeats})")
+    print()
+    print("gcp-storage-emulator in memory on 127.0.0.1; `cp` between two paths on the same disk.")
+    print()
+    print(f"| {'operation':<44} | best s | median s | MiB/s (median) | x cp (median) |")
+    print(f"|{'-' * 46}|-------:|---------:|---------------:|--------------:|")
     for name, times in rows:
         median = statistics.median(times)
         print(
-            f"| {name:<42} | {min(times):6.3f} | {median:8.3f} | "
+            f"| {name:<44} | {min(times):6.3f} | {median:8.3f} | "
             f"{args.size_mb / median:14.1f} | {median / cp_median:13.1f} |"
         )
+    print()
 
 
 if __name__ == "__main__":

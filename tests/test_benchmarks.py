@@ -13,6 +13,7 @@ def test_every_benchmark_runs_and_prints_its_table():
         "### 3. Scaling with data",
         "### 4. Render",
         "### 5. Time to first model",
+        "### 6. Staging upload",
     ):
         assert heading in result.stdout, result.stdout
     assert "| **total: copier copy to a served prediction** |" in result.stdout
