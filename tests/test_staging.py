@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from endpoints import RecordingEndpoint, bucket_metadata_endpoint, storage_with_locations
+from test_answers import BAD_ANSWERS
 
 from conftest import ROOT, VENV_BIN, render, run, storage_client
 
@@ -207,6 +208,19 @@ def test_bad_input_is_refused_before_any_request(tmp_path, content, bucket, mess
         assert endpoint.requests == []
     finally:
         endpoint.stop()
+
+
+@pytest.mark.parametrize(
+    "name", [answer for question, answer in BAD_ANSWERS if question == "bucket"]
+)
+def test_every_bucket_name_the_questionnaire_refuses_is_refused_here_too(name):
+    """`make stage-data BUCKET=...` bypasses copier's validator: the same rules apply."""
+    assert gcs.bucket_name_problem(name)
+
+
+@pytest.mark.parametrize("name", ["my_bucket.v2-data", "my-gcp-project-penguin-species", "a1b"])
+def test_a_valid_bucket_name_passes(name):
+    assert gcs.bucket_name_problem(name) is None
 
 
 # ------------------------------------------------------------------- the generated project
