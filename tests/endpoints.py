@@ -5,11 +5,14 @@ through endpoint overrides, so the tests assert on exactly what those clients se
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,6 +67,11 @@ class RecordingEndpoint:
         )
         skip = {"host", "content-length", "connection", "accept-encoding"}
         headers = {k: v for k, v in request.headers.items() if k.lower() not in skip}
+        # gcloud quotes a multipart boundary with single quotes, which the storage emulator's
+        # MIME parser does not read; double quotes mean the same in HTTP.
+        headers = {
+            k: re.sub(r"boundary='([^']*)'", r'boundary="\1"', v) for k, v in headers.items()
+        }
         forwarded = urllib.request.Request(
             url, data=request.body or None, headers=headers, method=request.method
         )
@@ -154,6 +162,7 @@ def storage_with_locations(emulator: str) -> RecordingEndpoint:
     (the emulator alone reports every bucket as a US multi-region). Point a client at `.url`."""
     endpoint = RecordingEndpoint(upstream=emulator)
     locations: dict[str, str] = {}
+    endpoint.locations = locations  # a test may move a bucket: endpoint.locations[name] = "US"
 
     def with_location(status: int, body: bytes, name: str) -> Any:
         """The emulator's answer, with the remembered location when it is a bucket's metadata."""
@@ -177,4 +186,89 @@ def storage_with_locations(emulator: str) -> RecordingEndpoint:
 
     endpoint.route("POST", r"/storage/v1/b", create_bucket)
     endpoint.route("GET", r"/storage/v1/b/(?P<name>[^/]+)", get_bucket)
+    return endpoint.start()
+
+
+def google_apis_endpoint(repositories: tuple[str, ...] = ("trainers",)) -> RecordingEndpoint:
+    """Vertex AI, Cloud Build and Artifact Registry, as far as the submit scripts use them
+    (gcloud's api_endpoint_overrides for aiplatform, cloudbuild and artifactregistry can all
+    point here). Jobs are accepted as sent. A build reports WORKING, then SUCCESS, and its
+    images are then listed in their Artifact Registry `repositories`."""
+    endpoint = RecordingEndpoint()
+    builds: dict[str, dict] = {}
+    built: set[str] = set()
+    job_numbers = itertools.count(1000)
+    location = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)"
+
+    def create_job(collection: str) -> Responder:
+        def create(request: Request, match: re.Match) -> tuple:
+            name = f"projects/{match['project']}/locations/{match['region']}/{collection}"
+            return 200, {
+                **request.json(),
+                "name": f"{name}/{next(job_numbers)}",
+                "state": "JOB_STATE_PENDING",
+            }
+
+        return create
+
+    def create_build(request: Request, match: re.Match) -> tuple:
+        build_id = str(uuid.uuid4())
+        parent = f"projects/{match['project']}/locations/{match['region']}"
+        builds[build_id] = {
+            **request.json(),
+            "id": build_id,
+            "projectId": match["project"],
+            "name": f"{parent}/builds/{build_id}",
+            "status": "QUEUED",
+            "logUrl": f"https://console.cloud.google.com/cloud-build/builds/{build_id}",
+        }
+        return 200, {
+            "name": f"{parent}/operations/{build_id}",
+            "metadata": {
+                "@type": "type.googleapis.com/google.devtools.cloudbuild.v1.BuildOperationMetadata",
+                "build": builds[build_id],
+            },
+        }
+
+    def describe_build(request: Request, match: re.Match) -> tuple:
+        build = builds.get(match["id"])
+        if build is None:
+            return 404, {"error": {"code": 404, "message": f"build {match['id']} not found"}}
+        build["status"] = "SUCCESS" if build["status"] == "WORKING" else "WORKING"
+        if build["status"] == "SUCCESS":
+            built.update(build.get("images", []))
+        return 200, build
+
+    def get_repository(request: Request, match: re.Match) -> tuple:
+        if match["repo"] not in repositories:
+            return 404, {"error": {"code": 404, "message": f"repository {match['repo']} not found"}}
+        name = (
+            f"projects/{match['project']}/locations/{match['region']}/repositories/{match['repo']}"
+        )
+        return 200, {"name": name, "format": "DOCKER"}
+
+    def list_tags(request: Request, match: re.Match) -> tuple:
+        host = f"{match['region']}-docker.pkg.dev"
+        package = urllib.parse.unquote(match["package"])
+        image = f"{host}/{match['project']}/{match['repo']}/{package}"
+        parent = f"projects/{match['project']}/locations/{match['region']}"
+        tags = [
+            {"name": f"{parent}/repositories/{match['repo']}/packages/{package}/tags/{tag}"}
+            for uri, _, tag in (i.rpartition(":") for i in sorted(built))
+            if uri == image
+        ]
+        return 200, {"tags": tags} if tags else {}
+
+    endpoint.route("POST", rf"{location}/customJobs", create_job("customJobs"))
+    endpoint.route(
+        "POST", rf"{location}/hyperparameterTuningJobs", create_job("hyperparameterTuningJobs")
+    )
+    endpoint.route("POST", rf"{location}/builds", create_build)
+    endpoint.route("GET", rf"{location}/builds/(?P<id>[^/]+)", describe_build)
+    endpoint.route("GET", rf"{location}/repositories/(?P<repo>[^/]+)", get_repository)
+    endpoint.route(
+        "GET",
+        rf"{location}/repositories/(?P<repo>[^/]+)/packages/(?P<package>[^/]+)/tags",
+        list_tags,
+    )
     return endpoint.start()

@@ -1,0 +1,157 @@
+"""The cloud side's logic, without the cloud: the tier presets, the tuning config, the job specs
+and the package hash. (The template's own tests send these through the real gcloud.)"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from trainer.cloud import hptuning, jobspec, package, tiers
+from trainer.cloud.settings import ConfigError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def presets() -> dict:
+    return tiers.load_tiers(ROOT / "config/tiers.yaml")
+
+
+@pytest.mark.parametrize("tier", tiers.TIERS)
+def test_every_tier_makes_pools_with_one_chief(presets, tier):
+    pools = tiers.worker_pools(presets, tier)
+    assert pools[0]["replicaCount"] == 1
+    assert all(pool["machineSpec"]["machineType"] for pool in pools)
+
+
+def test_the_accelerator_picks_the_tensorflow_build(presets):
+    kinds = {
+        tier: tiers.accelerator_kind(tiers.worker_pools(presets, tier)) for tier in tiers.TIERS
+    }
+    assert kinds["BASIC_GPU"] == "gpu"
+    assert kinds["BASIC_TPU"] == "tpu"
+    assert {kinds[t] for t in ("BASIC", "STANDARD_1", "PREMIUM_1")} == {"cpu"}
+
+
+def test_the_presets_use_no_parameter_servers(presets):
+    for tier in ("BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU"):
+        assert len(tiers.worker_pools(presets, tier)) <= 2, tier
+
+
+def test_tier_names_are_case_insensitive_and_checked():
+    assert tiers.tier_name("basic_gpu") == "BASIC_GPU"
+    with pytest.raises(ConfigError, match="unknown tier 'premium_2': choose one of BASIC"):
+        tiers.tier_name("premium_2")
+
+
+@pytest.mark.parametrize(
+    ("pools", "message"),
+    [
+        ({"workers": {"machineType": "n1-standard-4"}}, "needs a chief pool"),
+        ({"chief": {"machineType": "n1-standard-4", "replicaCount": 2}}, "must be 1"),
+        ({"chief": {"machineType": "n1-standard-4", "gpu": "T4"}}, "unknown gpu"),
+        ({"chief": {"acceleratorType": "NVIDIA_L4"}}, "needs a machineType"),
+        (
+            {"chief": {"machineType": "g2-standard-8", "acceleratorType": "NVIDIA_L4"}},
+            "acceleratorType and acceleratorCount go together",
+        ),
+        (
+            {
+                "chief": {"machineType": "n1-standard-4"},
+                "evaluators": {"machineType": "n1-standard-4"},
+            },
+            "give workers a replica, or drop evaluators",
+        ),
+    ],
+)
+def test_a_bad_custom_tier_is_refused(presets, pools, message):
+    with pytest.raises(ConfigError, match=message):
+        tiers.worker_pools({**presets, "CUSTOM": pools}, "CUSTOM")
+
+
+def test_every_pool_runs_the_trainer_and_outputs_go_to_the_base_directory(presets):
+    pools = tiers.worker_pools(presets, "STANDARD_1")
+    args = jobspec.trainer_args(["gs://b/train.csv"], ["gs://b/eval.csv"], ["--num-epochs", "2"])
+    runner = jobspec.container_runner("region-docker.pkg.dev/p/r/i:tag", args)
+    spec = jobspec.custom_job_spec(pools, runner, "gs://b/jobs/1")
+    assert [pool["containerSpec"] for pool in spec["workerPoolSpecs"]] == [
+        runner["containerSpec"]
+    ] * len(pools)
+    assert spec["workerPoolSpecs"][0]["containerSpec"]["args"][-2:] == ["--num-epochs", "2"]
+    assert spec["baseOutputDirectory"] == {"outputUriPrefix": "gs://b/jobs/1"}
+    # Each pool holds its own copy, so that the YAML file has no anchors.
+    assert "&" not in yaml.safe_dump(spec)
+
+
+def test_the_tuning_config_tunes_trainer_flags():
+    study = hptuning.study_spec(ROOT / hptuning.DEFAULT_PATH)
+    flags = hptuning.trainer_flags()
+    assert {p["parameterId"] for p in study["parameters"]} <= flags
+    assert "learning-rate" in {p["parameterId"] for p in study["parameters"]}
+    counts = hptuning.trial_counts(ROOT / hptuning.DEFAULT_PATH)
+    assert counts["parallelTrialCount"] <= counts["maxTrialCount"]
+
+
+@pytest.mark.parametrize(
+    ("parameter", "message"),
+    [
+        (
+            {"parameterId": "learning_rate", "doubleValueSpec": {"minValue": 0.1, "maxValue": 1}},
+            "'learning_rate' is not a trainer flag",
+        ),
+        (
+            {"parameterId": "dropout", "doubleValueSpec": {"minValue": 0.5, "maxValue": 0.1}},
+            "minValue must be a number below maxValue",
+        ),
+        (
+            {
+                "parameterId": "learning-rate",
+                "doubleValueSpec": {"minValue": 0, "maxValue": 0.1},
+                "scaleType": "UNIT_LOG_SCALE",
+            },
+            "a log scale needs minValue > 0",
+        ),
+    ],
+)
+def test_a_bad_tuning_config_is_refused(tmp_path, parameter, message):
+    config = yaml.safe_load((ROOT / hptuning.DEFAULT_PATH).read_text())
+    config["studySpec"]["parameters"] = [parameter]
+    path = tmp_path / "hptuning.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=message):
+        hptuning.study_spec(path)
+
+
+def test_the_settings_load():
+    settings = load_settings(ROOT / "config/cloud.yaml")
+    assert settings.default_tier in tiers.TIERS
+    assert all(uri.startswith("gs://") for uri in settings.train_files + settings.eval_files)
+
+
+def test_the_package_hash_follows_the_trainer_sources_only(tmp_path):
+    copy = tmp_path / "project"
+    copy.mkdir()
+    for name in ("setup.py", "requirements.txt", "Dockerfile", "trainer", "data"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, copy / name)
+    before = package.source_hash(copy)
+    (copy / "data/extra.csv").write_text("a,b\n")
+    (copy / "outputs").mkdir()
+    assert package.source_hash(copy) == before
+    (copy / "trainer/hparams.py").write_text((copy / "trainer/hparams.py").read_text() + "\n")
+    assert package.source_hash(copy) != before
+
+
+def test_the_executor_image_is_read_for_its_tensorflow_version():
+    image = "us-docker.pkg.dev/vertex-ai/training/tf-gpu.2-17.py310:latest"
+    assert package.image_tf_minor(image) == "2.17"
+    assert re.fullmatch(
+        r"\d+\.\d+", package.minor(package.pinned_version(ROOT / "requirements.txt"))
+    )

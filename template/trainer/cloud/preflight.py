@@ -1,0 +1,127 @@
+"""The checks before anything is uploaded or sent. Each failure is a PreflightError whose
+message says how to fix it."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from trainer import gcs
+from trainer.cloud import gcloud, package
+from trainer.cloud.settings import CloudSettings
+
+GLOB_CHARACTERS = re.compile(r"[*?\[]")
+
+
+class PreflightError(Exception):
+    """Something the job would fail on; the message says how to fix it."""
+
+
+def project(settings: CloudSettings) -> str:
+    """gcloud's configured project, which the job goes to."""
+    configured = gcloud.configured_project()
+    if configured is None:
+        raise PreflightError(
+            f"gcloud has no project set: run `gcloud config set project {settings.project}`"
+        )
+    if configured != settings.project:
+        logging.warning(
+            "gcloud's project is %s, config/cloud.yaml says %s: submitting to %s",
+            configured,
+            settings.project,
+            configured,
+        )
+    return configured
+
+
+def storage_client(project_id: str):
+    """A Cloud Storage client with the Application Default Credentials."""
+    import google.auth.exceptions  # noqa: PLC0415 -- only the cloud path needs these
+    from google.cloud import storage  # noqa: PLC0415
+
+    try:
+        return storage.Client(project=project_id)
+    except google.auth.exceptions.DefaultCredentialsError:
+        raise PreflightError(
+            "no Application Default Credentials for Cloud Storage: "
+            "run `gcloud auth application-default login`"
+        ) from None
+
+
+def bucket(client, settings: CloudSettings, allow_multi_region: bool = False):
+    """The bucket, once it is known to be a single-region bucket in the job's region."""
+    try:
+        return gcs.check_bucket(client, settings.bucket, settings.region, allow_multi_region)
+    except gcs.BucketError as err:
+        raise PreflightError(str(err)) from None
+
+
+def data_files(client, uris: Iterable[str]) -> None:
+    """Every training and evaluation URI (or glob pattern) names at least one object."""
+    for uri in uris:
+        try:
+            name, path = gcs.split_uri(uri)
+        except ValueError:
+            raise PreflightError(
+                f"{uri} is not a gs:// URI: the cloud job reads its data from Cloud Storage. "
+                "Stage it with `make stage-data` and pass the gs:// URIs it prints."
+            ) from None
+        wildcard = GLOB_CHARACTERS.search(path)
+        if wildcard:
+            prefix = path[: wildcard.start()]
+            found = any(
+                fnmatch.fnmatchcase(blob.name, path)
+                for blob in client.list_blobs(name, prefix=prefix)
+            )
+        else:
+            found = client.bucket(name).get_blob(path) is not None
+        if not found:
+            raise PreflightError(
+                f"{uri} does not exist: stage the data with `make stage-data`, or point "
+                "--train-files/--eval-files (or config/cloud.yaml) at your own gs:// files"
+            )
+
+
+def package_imports(sdist: Path) -> None:
+    try:
+        package.check_imports(sdist)
+    except package.PackageError as err:
+        raise PreflightError(
+            f"the trainer package does not work on its own: {err}\n"
+            "A module the trainer imports may be missing from the package (a folder without "
+            "__init__.py) or need a dependency that setup.py's install_requires does not list."
+        ) from None
+
+
+def artifact_repository(settings: CloudSettings, project_id: str) -> None:
+    try:
+        gcloud.run(
+            [
+                *("artifacts", "repositories", "describe", settings.artifact_repository),
+                *("--location", settings.region, "--project", project_id, "--format=value(name)"),
+            ],
+            show=False,
+        )
+    except gcloud.GcloudError:
+        raise PreflightError(
+            f"the Artifact Registry repository {settings.artifact_repository} in "
+            f"{settings.region} cannot be read; create it with `gcloud artifacts repositories "
+            f"create {settings.artifact_repository} --repository-format=docker "
+            f"--location={settings.region} --project={project_id}`"
+        ) from None
+
+
+def executor_version_warning(executor_image: str, requirements: Path) -> str | None:
+    """A warning when the prebuilt image's TensorFlow minor differs from the local pin."""
+    pinned = package.pinned_version(requirements)
+    image_minor = package.image_tf_minor(executor_image)
+    if pinned and image_minor and image_minor != package.minor(pinned):
+        return (
+            f"the prebuilt image {executor_image} runs TensorFlow {image_minor}, but "
+            f"requirements.txt pins {pinned}: what you test locally is not what the job runs. "
+            "Pick a matching image in config/cloud.yaml, or use the custom container."
+        )
+    return None

@@ -1,0 +1,262 @@
+"""Submits the trainer to Vertex AI with a scale-tier preset (scripts/submit.sh), or a
+hyperparameter tuning job whose trials run on that tier (scripts/hptune.sh):
+
+    python -m trainer.cloud.submit [TIER] [--tune] [--dry-run] [-- TRAINER_ARGS...]
+
+The steps: read config/cloud.yaml and config/tiers.yaml; check everything the job needs
+(preflight); ship the trainer (upload the sdist, or build the image with Cloud Build); then
+`gcloud ai custom-jobs create` (or `hp-tuning-jobs create`) with the spec written to a file.
+With --dry-run, it prints those gcloud commands and the spec, and sends nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import shlex
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from trainer import gcs
+from trainer.cloud import cloudbuild, gcloud, hptuning, jobspec, package, preflight, tiers
+from trainer.cloud.settings import CONTAINERS, CloudSettings, ConfigError, load_settings
+
+BUILD_DIR = Path("build/cloud")
+# The console page of a job, as google-cloud-aiplatform 2.7 links it.
+CONSOLE_URL = "https://console.cloud.google.com/agent-platform/locations/{region}/training/{id}?project={project}"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    own, trainer_args = argv, []
+    if "--" in argv:
+        split = argv.index("--")
+        own, trainer_args = argv[:split], argv[split + 1 :]
+    parser = argparse.ArgumentParser(
+        prog="scripts/submit.sh",
+        description="Run the trainer on Vertex AI with a scale-tier preset "
+        "(config/tiers.yaml). Arguments after -- go to the trainer.",
+    )
+    parser.add_argument(
+        "tier",
+        nargs="?",
+        help=f"one of {', '.join(tiers.TIERS)} (any case); default: config/cloud.yaml's",
+    )
+    parser.add_argument(
+        "--tune", action="store_true", help="a tuning job (config/hptuning.yaml) on the tier"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the gcloud commands and the spec; build nothing remotely, send nothing",
+    )
+    parser.add_argument(
+        "--container", choices=CONTAINERS, help="how to ship the trainer; default: config's"
+    )
+    parser.add_argument("--train-files", nargs="+", metavar="URI", help="default: config's")
+    parser.add_argument("--eval-files", nargs="+", metavar="URI", help="default: config's")
+    parser.add_argument(
+        "--allow-multi-region",
+        action="store_true",
+        help="accept a bucket outside the job's region, with a warning",
+    )
+    parser.add_argument(
+        "--poll-seconds", type=float, default=10, help="seconds between image build checks"
+    )
+    args = parser.parse_args(own)
+    args.trainer_args = trainer_args
+    return args
+
+
+@dataclass
+class Plan:
+    """What will be sent: the job, and how the trainer gets to the cloud."""
+
+    settings: CloudSettings
+    project: str
+    tier: str
+    container: str
+    variant: str  # cpu, gpu or tpu: the TensorFlow build the pools need
+    digest: str
+    job_id: str
+    job_file: Path
+    create_command: list[str]
+    body: dict
+    data_files: list[str]
+    sdist: Path | None = None
+    package_uri: str | None = None
+    image: str | None = None
+    build_file: Path | None = None
+    build_command: list[str] | None = None
+
+
+def make_plan(args: argparse.Namespace, root: Path) -> Plan:
+    settings = load_settings(root / "config/cloud.yaml")
+    presets = tiers.load_tiers(root / "config/tiers.yaml")
+    tier = tiers.tier_name(args.tier or settings.default_tier)
+    pools = tiers.worker_pools(presets, tier)
+    variant = tiers.accelerator_kind(pools)
+    container = args.container or settings.container
+    if variant == "tpu" and container != "custom":
+        print(f"{tier} runs on TPUs: using the custom container", file=sys.stderr)
+        container = "custom"
+    tuning = hptuning.load(root / hptuning.DEFAULT_PATH) if args.tune else None
+    project = preflight.project(settings)
+    digest = package.source_hash(root)
+    train_files = args.train_files or settings.train_files
+    eval_files = args.eval_files or settings.eval_files
+    trainer_args = jobspec.trainer_args(train_files, eval_files, args.trainer_args)
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    job_id = f"{'hptune-' if args.tune else ''}{tier.lower()}-{stamp}-{secrets.token_hex(2)}"
+    plan_fields: dict = {}
+    if container == "prebuilt":
+        executor = settings.executor_images["gpu" if variant == "gpu" else "cpu"]
+        warning = preflight.executor_version_warning(executor, root / "requirements.txt")
+        if warning:
+            logging.warning(warning)
+        sdist = package.build_sdist(root, root / BUILD_DIR / digest)
+        package_uri = f"gs://{settings.bucket}/staging/packages/{digest}/{sdist.name}"
+        runner = jobspec.package_runner(executor, package_uri, trainer_args)
+        plan_fields |= {"sdist": sdist, "package_uri": package_uri}
+    else:
+        image = cloudbuild.image_uri(
+            settings.region,
+            project,
+            settings.artifact_repository,
+            settings.image_name,
+            f"{digest}-{variant}",
+        )
+        build_file = cloudbuild.write_build_config(
+            BUILD_DIR / digest / f"cloudbuild-{variant}.yaml", image, variant
+        )
+        build_command = cloudbuild.submit_command(
+            build_file, settings.region, project, f"gs://{settings.bucket}/staging/source"
+        )
+        runner = jobspec.container_runner(image, trainer_args)
+        plan_fields |= {"image": image, "build_file": build_file, "build_command": build_command}
+
+    spec = jobspec.custom_job_spec(pools, runner, f"gs://{settings.bucket}/jobs/{job_id}")
+    if tuning:
+        counts = {key: tuning[key] for key in hptuning.TRIAL_COUNT_KEYS if key in tuning}
+        body = jobspec.tuning_job_config(tuning["studySpec"], counts, spec)
+    else:
+        body = spec
+    job_file = BUILD_DIR / "jobs" / f"{job_id}.yaml"
+    job_file.parent.mkdir(parents=True, exist_ok=True)
+    job_file.write_text(yaml.safe_dump(body, sort_keys=False))
+    display_name = f"{settings.display_name} {'hptune ' if tuning else ''}{tier} {stamp}"
+    create_command = [
+        *("ai", "hp-tuning-jobs" if tuning else "custom-jobs", "create"),
+        *("--region", settings.region, "--project", project),
+        *("--display-name", display_name, "--config", str(job_file), "--format=json"),
+    ]
+    return Plan(
+        settings=settings,
+        project=project,
+        tier=tier,
+        container=container,
+        variant=variant,
+        digest=digest,
+        job_id=job_id,
+        job_file=job_file,
+        create_command=create_command,
+        body=body,
+        data_files=[*train_files, *eval_files],
+        **plan_fields,
+    )
+
+
+def print_dry_run(plan: Plan) -> None:
+    print(f"# Dry run: {plan.tier} on Vertex AI; nothing is built remotely or sent.")
+    if plan.build_command:
+        print(f"\n# 1. Build the image {plan.image} with Cloud Build, from {plan.build_file}:")
+        print(f"gcloud {shlex.join(plan.build_command)}")
+        print(plan.build_file.read_text(), end="")
+    else:
+        sdist = os.path.relpath(plan.sdist)
+        print(f"\n# 1. Upload the package {sdist} to {plan.package_uri}")
+    print(f"\n# 2. Submit the job, from {plan.job_file}:")
+    print(f"gcloud {shlex.join(plan.create_command)}")
+    print(yaml.safe_dump(plan.body, sort_keys=False), end="")
+
+
+def check(plan: Plan, args: argparse.Namespace, root: Path):
+    """The preflight: everything the job needs, before anything is uploaded. Returns the bucket."""
+    client = preflight.storage_client(plan.project)
+    bucket = preflight.bucket(client, plan.settings, args.allow_multi_region)
+    preflight.data_files(client, plan.data_files)
+    sdist = plan.sdist or package.build_sdist(root, root / BUILD_DIR / plan.digest)
+    verified = root / BUILD_DIR / plan.digest / "imports-ok"
+    if not verified.exists():
+        preflight.package_imports(sdist)
+        verified.touch()
+    if plan.container == "custom":
+        preflight.artifact_repository(plan.settings, plan.project)
+    return bucket
+
+
+def ship(plan: Plan, bucket, poll_seconds: float) -> None:
+    """Puts the trainer where the job will run it: the sdist in the bucket, or the image in
+    Artifact Registry. Either is keyed by the content hash, so an unchanged trainer ships once."""
+    if plan.container == "prebuilt":
+        blob = gcs.split_uri(plan.package_uri)[1]
+        uploaded = gcs.upload_if_changed(bucket, str(plan.sdist), blob)
+        print(
+            f"{'uploaded' if uploaded else 'already staged'}: {plan.package_uri}", file=sys.stderr
+        )
+        return
+    if cloudbuild.image_exists(plan.image, plan.project):
+        print(f"already built: {plan.image}", file=sys.stderr)
+        return
+    build = gcloud.run_json(plan.build_command)
+    print(f"building {plan.image}; log: {build.get('logUrl', '?')}", file=sys.stderr)
+    cloudbuild.wait(build["id"], plan.settings.region, plan.project, poll_seconds)
+
+
+def submit(plan: Plan) -> None:
+    job = gcloud.run_json(plan.create_command)
+    name = job["name"]
+    job_id = name.rsplit("/", 1)[-1]
+    group = plan.create_command[1]
+    where = f"--region {plan.settings.region} --project {plan.project}"
+    print(f"Submitted {name}")
+    url = CONSOLE_URL.format(region=plan.settings.region, id=job_id, project=plan.project)
+    print(f"  console: {url}")
+    print(f"  logs:    gcloud ai {group} stream-logs {job_id} {where}")
+    print(f"  cancel:  gcloud ai {group} cancel {job_id} {where}")
+    spec = plan.body.get("trialJobSpec", plan.body)
+    print(f"  outputs: {spec['baseOutputDirectory']['outputUriPrefix']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    root = Path.cwd()
+    try:
+        gcloud.executable()
+        plan = make_plan(args, root)
+        if args.dry_run:
+            print_dry_run(plan)
+            return 0
+        bucket = check(plan, args, root)
+        ship(plan, bucket, args.poll_seconds)
+        submit(plan)
+    except (
+        ConfigError,
+        preflight.PreflightError,
+        gcloud.GcloudError,
+        package.PackageError,
+    ) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

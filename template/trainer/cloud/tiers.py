@@ -1,0 +1,112 @@
+"""config/tiers.yaml: the scale-tier presets, turned into Vertex AI worker pools.
+
+A tier names its pools by role (chief, workers, parameter_servers, evaluators); Vertex AI wants
+them as a list in that order. The API takes an empty placeholder for a skipped pool before a
+used one, but gcloud's --config does not (every pool there must name its container or package),
+so a gap is refused here.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from trainer.cloud.settings import ConfigError, read_yaml_mapping
+
+TIERS = ("BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM")
+POOL_ROLES = ("chief", "workers", "parameter_servers", "evaluators")
+MACHINE_FIELDS = ("machineType", "acceleratorType", "acceleratorCount", "tpuTopology")
+POOL_FIELDS = (*MACHINE_FIELDS, "replicaCount", "diskSpec")
+TPU_MACHINE_PREFIXES = ("cloud-tpu", "ct5", "ct6")  # TPU v2/v3, v5e/v5p, v6e VMs
+
+
+def tier_name(text: str) -> str:
+    """The preset's canonical name, for any case: 'basic_gpu' -> 'BASIC_GPU'."""
+    name = text.strip().upper()
+    if name not in TIERS:
+        raise ConfigError(f"unknown tier {text!r}: choose one of {', '.join(TIERS)}")
+    return name
+
+
+def load_tiers(path: Path) -> dict[str, dict]:
+    tiers = read_yaml_mapping(path)
+    missing = [name for name in TIERS if name not in tiers]
+    unknown = sorted(set(tiers) - set(TIERS))
+    if missing or unknown:
+        raise ConfigError(
+            f"{path}: the tiers are {', '.join(TIERS)}"
+            + (f"; missing {', '.join(missing)}" if missing else "")
+            + (f"; unknown {', '.join(unknown)}" if unknown else "")
+        )
+    return tiers
+
+
+def _pool_spec(where: str, pool: object) -> dict:
+    if not isinstance(pool, dict):
+        raise ConfigError(f"{where} must be a mapping of {', '.join(POOL_FIELDS)}")
+    unknown = sorted(set(pool) - set(POOL_FIELDS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown {', '.join(unknown)} (use {', '.join(POOL_FIELDS)})")
+    if not isinstance(pool.get("machineType"), str):
+        raise ConfigError(f"{where} needs a machineType")
+    replicas = pool.get("replicaCount", 1)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise ConfigError(f"{where}: replicaCount must be a whole number >= 0, not {replicas!r}")
+    if ("acceleratorType" in pool) != ("acceleratorCount" in pool):
+        raise ConfigError(f"{where}: acceleratorType and acceleratorCount go together")
+    spec = {
+        "machineSpec": {key: pool[key] for key in MACHINE_FIELDS if key in pool},
+        "replicaCount": replicas,
+    }
+    if "diskSpec" in pool:
+        spec["diskSpec"] = pool["diskSpec"]
+    return spec
+
+
+def worker_pools(tiers: dict[str, dict], tier: str) -> list[dict]:
+    """The tier's workerPoolSpecs, without the container or package that they run."""
+    roles = tiers[tier]
+    where = f"config/tiers.yaml: {tier}"
+    if not isinstance(roles, dict) or "chief" not in roles:
+        raise ConfigError(f"{where} needs a chief pool")
+    unknown = sorted(set(roles) - set(POOL_ROLES))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown pool {', '.join(unknown)} (use {', '.join(POOL_ROLES)})"
+        )
+    pools = []
+    for role in POOL_ROLES:
+        spec = _pool_spec(f"{where}.{role}", roles[role]) if role in roles else None
+        pools.append(spec if spec and spec["replicaCount"] > 0 else {})
+    if pools[0].get("replicaCount") != 1:
+        raise ConfigError(f"{where}.chief: replicaCount must be 1")
+    while not pools[-1]:
+        pools.pop()
+    if {} in pools:
+        gap, after = POOL_ROLES[pools.index({})], POOL_ROLES[len(pools) - 1]
+        raise ConfigError(
+            f"{where}: {after} come after an empty {gap} pool, which `gcloud ai custom-jobs "
+            f"create --config` cannot send; give {gap} a replica, or drop {after}"
+        )
+    if len(pools) > POOL_ROLES.index("parameter_servers"):
+        logging.warning(
+            "%s has parameter servers: the trainer (Keras 3) has no ParameterServerStrategy, "
+            "so they will sit idle",
+            tier,
+        )
+    return pools
+
+
+def accelerator_kind(pools: list[dict]) -> str:
+    """'tpu', 'gpu' or 'cpu': which TensorFlow build the pools need."""
+    machines = [pool["machineSpec"] for pool in pools if pool]
+    if any(
+        "tpuTopology" in m
+        or m.get("acceleratorType", "").startswith("TPU")
+        or m["machineType"].startswith(TPU_MACHINE_PREFIXES)
+        for m in machines
+    ):
+        return "tpu"
+    if any(m.get("acceleratorType", "").startswith("NVIDIA") for m in machines):
+        return "gpu"
+    return "cpu"

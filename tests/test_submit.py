@@ -1,0 +1,463 @@
+"""scripts/submit.sh and scripts/hptune.sh, run by the real gcloud against local endpoints.
+
+One project is rendered, with answers that need quoting, and every tier is submitted from it.
+gcloud's api_endpoint_overrides point Vertex AI, Cloud Build and Artifact Registry at one
+recording endpoint, and Cloud Storage at a front that answers bucket locations and forwards
+the rest to the storage emulator. Each recorded job is parsed strictly into Vertex AI's own
+types (google-cloud-aiplatform), then compared with config/tiers.yaml.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from google.cloud import aiplatform_v1
+from google.protobuf import json_format
+
+from endpoints import RecordingEndpoint, google_apis_endpoint, storage_front
+
+from conftest import VENV_BIN, render, run, storage_client
+
+pytestmark = pytest.mark.xdist_group("submit")
+
+TIERS = ["BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM"]
+ROLES = ["chief", "workers", "parameter_servers", "evaluators"]
+ANSWERS = {"project_name": "Ann's Penguins & Co. (v2)", "gcp_project": "ann-penguins-2"}
+# The team's own CUSTOM pools, written over the rendered defaults: all four pools.
+CUSTOM_POOLS = {
+    "chief": {"machineType": "n1-highmem-4"},
+    "workers": {"machineType": "n1-highmem-4", "replicaCount": 3},
+    "parameter_servers": {"machineType": "n1-standard-4", "replicaCount": 1},
+    "evaluators": {"machineType": "e2-standard-4", "replicaCount": 1},
+}
+
+
+def strict(message_type, body: dict):
+    """`body` parsed into a Vertex AI type; unknown fields, bad enums and wrong types fail."""
+    return json_format.ParseDict(body, message_type.pb()(), ignore_unknown_fields=False)
+
+
+@dataclass
+class Cloud:
+    project: Path
+    env: dict[str, str]
+    apis: RecordingEndpoint
+    storage: RecordingEndpoint
+    settings: dict
+
+    def script(self, name: str, *args: str, check: bool = True):
+        """Runs scripts/NAME; returns the result and the requests it sent to each endpoint."""
+        apis, storage = len(self.apis.requests), len(self.storage.requests)
+        result = run(
+            ["bash", f"scripts/{name}", *args], cwd=self.project, env=self.env, check=check
+        )
+        return result, self.apis.requests[apis:], self.storage.requests[storage:]
+
+    def presets(self) -> dict:
+        return yaml.safe_load((self.project / "config/tiers.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def project(template, tmp_path_factory) -> Path:
+    project = render(template, tmp_path_factory.mktemp("submit") / "project", **ANSWERS)
+    tiers_file = project / "config/tiers.yaml"
+    presets = yaml.safe_load(tiers_file.read_text())
+    presets["CUSTOM"] = CUSTOM_POOLS
+    tiers_file.write_text(yaml.safe_dump(presets, sort_keys=False))
+    return project
+
+
+def gcloud_config(directory: Path, properties: dict[str, str]) -> dict[str, str]:
+    env = {"CLOUDSDK_CONFIG": str(directory), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
+    for name, value in properties.items():
+        run(["gcloud", "config", "set", name, value], env=env)
+    return env
+
+
+@pytest.fixture(scope="module")
+def cloud(project, storage_emulator, tmp_path_factory):
+    settings = yaml.safe_load((project / "config/cloud.yaml").read_text())
+    bucket = storage_client(storage_emulator).create_bucket(settings["bucket"])
+    for name in ("train.csv", "eval.csv"):
+        bucket.blob(f"data/{name}").upload_from_filename(str(project / "data" / name))
+    storage = storage_front(storage_emulator, {settings["bucket"]: ("US-CENTRAL1", "region")})
+    apis = google_apis_endpoint()
+    env = gcloud_config(
+        tmp_path_factory.mktemp("gcloud"),
+        {
+            "auth/disable_credentials": "True",
+            "project": settings["project"],
+            "api_endpoint_overrides/aiplatform": apis.url,
+            "api_endpoint_overrides/cloudbuild": apis.url,
+            "api_endpoint_overrides/artifactregistry": apis.url,
+            "api_endpoint_overrides/storage": f"{storage.url}storage/v1/",
+        },
+    )
+    env |= {
+        "STORAGE_EMULATOR_HOST": storage.url.rstrip("/"),
+        "PYTHON": str(VENV_BIN / "python"),
+    }
+    yield Cloud(project, env, apis, storage, settings)
+    apis.stop()
+    storage.stop()
+
+
+def posts(requests, collection: str) -> list:
+    return [r for r in requests if r.method == "POST" and r.path.endswith(f"/{collection}")]
+
+
+def uploads(requests) -> list:
+    return [r for r in requests if r.path.startswith("/upload/")]
+
+
+def expected_pools(presets: dict, tier: str) -> list[dict]:
+    """The tier's pools as Vertex AI orders them, read straight from config/tiers.yaml."""
+    pools = []
+    for role in ROLES:
+        pool = presets[tier].get(role)
+        replicas = pool.get("replicaCount", 1) if pool else 0
+        pools.append({**pool, "replicaCount": replicas} if replicas else None)
+    while pools[-1] is None:
+        pools.pop()
+    assert None not in pools, f"{tier} skips a pool in the middle"
+    return pools
+
+
+def variant(pools: list[dict]) -> str:
+    machines = [pool for pool in pools if pool]
+    if any("tpuTopology" in m for m in machines):
+        return "tpu"
+    return "gpu" if any("acceleratorType" in m for m in machines) else "cpu"
+
+
+def assert_pools_match(spec, expected: list[dict]) -> None:
+    """The parsed CustomJobSpec's pools against the presets."""
+    assert len(spec.worker_pool_specs) == len(expected)
+    for pool, want in zip(spec.worker_pool_specs, expected, strict=True):
+        machine = pool.machine_spec
+        assert pool.replica_count == want["replicaCount"]
+        assert machine.machine_type == want["machineType"]
+        assert aiplatform_v1.AcceleratorType(machine.accelerator_type).name == want.get(
+            "acceleratorType", "ACCELERATOR_TYPE_UNSPECIFIED"
+        )
+        assert machine.accelerator_count == want.get("acceleratorCount", 0)
+        assert machine.tpu_topology == want.get("tpuTopology", "")
+
+
+def assert_trainer_args(args, settings: dict, extra: list[str] = ()) -> None:
+    assert list(args) == [
+        "--train-files",
+        *settings["train_files"],
+        "--eval-files",
+        *settings["eval_files"],
+        *extra,
+    ]
+
+
+def image_tag(image_uri: str) -> str:
+    return image_uri.rpartition(":")[2]
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_each_tier_sends_a_valid_custom_job(cloud, tier):
+    result, sent, _ = cloud.script("submit.sh", tier.lower(), "--poll-seconds", "0")
+    (request,) = posts(sent, "customJobs")
+    assert request.path == (
+        f"/v1/projects/{cloud.settings['project']}/locations/{cloud.settings['region']}/customJobs"
+    )
+    job = strict(aiplatform_v1.CustomJob, request.json())
+    assert job.display_name.startswith(f"{ANSWERS['project_name']} {tier} ")
+    spec = job.job_spec
+    expected = expected_pools(cloud.presets(), tier)
+    assert_pools_match(spec, expected)
+    bucket = cloud.settings["bucket"]
+    assert spec.base_output_directory.output_uri_prefix.startswith(f"gs://{bucket}/jobs/")
+
+    container = spec.worker_pool_specs[0].container_spec
+    image = (
+        f"{cloud.settings['region']}-docker.pkg.dev/{cloud.settings['project']}/"
+        f"{cloud.settings['artifact_repository']}/{cloud.settings['image_name']}"
+    )
+    assert container.image_uri.startswith(f"{image}:")
+    assert image_tag(container.image_uri).endswith(f"-{variant(expected)}")
+    assert list(container.command) == ["python", "-m", "trainer.task"]
+    assert_trainer_args(container.args, cloud.settings)
+    for pool in spec.worker_pool_specs[1:]:
+        if pool.replica_count:
+            assert pool.container_spec == container
+
+    # The image was built by Cloud Build under the very name the job runs, exactly once: the
+    # tiers that share an accelerator (BASIC, STANDARD_1, PREMIUM_1, CUSTOM) reuse it.
+    builds = [r.json() for r in posts(cloud.apis.requests, "builds")]
+    (build,) = [b for b in builds if b["images"] == [container.image_uri]]
+    (step,) = build["steps"]
+    assert step["args"] == [
+        "build",
+        "--build-arg",
+        f"TF_VARIANT={variant(expected)}",
+        "--tag",
+        container.image_uri,
+        ".",
+    ]
+    assert "console: https://console.cloud.google.com/" in result.stdout
+    assert "gcloud ai custom-jobs stream-logs " in result.stdout
+
+
+def test_the_build_uploads_its_source_to_the_staging_dir(cloud):
+    """gcloud builds submit sends the build context through Cloud Storage: to the bucket's
+    staging directory, without the local data, outputs or virtualenv."""
+    builds = posts(cloud.apis.requests, "builds")
+    assert builds, "no image was built"
+    source = builds[0].json()["source"]["storageSource"]
+    assert source["bucket"] == cloud.settings["bucket"]
+    assert source["object"].startswith("staging/source/")
+
+
+def test_the_prebuilt_path_stages_the_sdist_once(cloud):
+    result, sent, storage = cloud.script("submit.sh", "basic", "--container", "prebuilt")
+    assert "TensorFlow 2.17, but requirements.txt pins 2.21" in result.stderr
+    (request,) = posts(sent, "customJobs")
+    assert not posts(sent, "builds")
+    spec = strict(aiplatform_v1.CustomJob, request.json()).job_spec
+    assert_pools_match(spec, expected_pools(cloud.presets(), "BASIC"))
+    package = spec.worker_pool_specs[0].python_package_spec
+    assert package.executor_image_uri == cloud.settings["executor_images"]["cpu"]
+    assert package.python_module == "trainer.task"
+    assert_trainer_args(package.args, cloud.settings)
+    (uri,) = package.package_uris
+    bucket, _, path = uri.removeprefix("gs://").partition("/")
+    assert bucket == cloud.settings["bucket"]
+    match = re.fullmatch(r"staging/packages/(?P<hash>[0-9a-f]{12})/(?P<name>[^/]+\.tar\.gz)", path)
+    assert match, uri
+    local = cloud.project / "build/cloud" / match["hash"] / match["name"]
+    client = storage_client(cloud.env["STORAGE_EMULATOR_HOST"])
+    assert client.bucket(bucket).blob(path).download_as_bytes() == local.read_bytes()
+    assert uploads(storage)
+
+    _, sent, storage = cloud.script("submit.sh", "basic", "--container", "prebuilt")
+    assert not uploads(storage), "an unchanged package was uploaded again"
+    (again,) = posts(sent, "customJobs")
+    assert again.json()["jobSpec"]["workerPoolSpecs"][0]["pythonPackageSpec"]["packageUris"] == [
+        uri
+    ]
+
+
+def test_the_prebuilt_gpu_tier_runs_the_gpu_image_and_tpu_stays_custom(cloud):
+    _, sent, _ = cloud.script("submit.sh", "BASIC_GPU", "--container", "prebuilt")
+    spec = strict(aiplatform_v1.CustomJob, posts(sent, "customJobs")[0].json()).job_spec
+    package = spec.worker_pool_specs[0].python_package_spec
+    assert package.executor_image_uri == cloud.settings["executor_images"]["gpu"]
+
+    result, sent, _ = cloud.script(
+        "submit.sh", "BASIC_TPU", "--container", "prebuilt", "--poll-seconds", "0"
+    )
+    spec = strict(aiplatform_v1.CustomJob, posts(sent, "customJobs")[0].json()).job_spec
+    assert image_tag(spec.worker_pool_specs[0].container_spec.image_uri).endswith("-tpu")
+    assert "BASIC_TPU runs on TPUs: using the custom container" in result.stderr
+
+
+def test_hptune_sends_a_valid_tuning_job(cloud):
+    _, sent, _ = cloud.script("hptune.sh", "--poll-seconds", "0", "--", "--num-epochs", "3")
+    (request,) = posts(sent, "hyperparameterTuningJobs")
+    job = strict(aiplatform_v1.HyperparameterTuningJob, request.json())
+    config = yaml.safe_load((cloud.project / "config/hptuning.yaml").read_text())
+    assert job.study_spec == strict(aiplatform_v1.StudySpec, config["studySpec"])
+    assert job.study_spec.metrics[0].metric_id == "val_accuracy"
+    assert aiplatform_v1.StudySpec.MetricSpec.GoalType(job.study_spec.metrics[0].goal).name == (
+        "MAXIMIZE"
+    )
+    assert job.max_trial_count == config["maxTrialCount"]
+    assert job.parallel_trial_count == config["parallelTrialCount"]
+    assert job.max_failed_trial_count == config["maxFailedTrialCount"]
+    assert_pools_match(job.trial_job_spec, expected_pools(cloud.presets(), "BASIC"))
+    container = job.trial_job_spec.worker_pool_specs[0].container_spec
+    assert_trainer_args(container.args, cloud.settings, ["--num-epochs", "3"])
+
+    # Each trial passes --<parameterId>=<value>: the trainer's parser must take every one.
+    samples = []
+    for parameter in config["studySpec"]["parameters"]:
+        spec = next(v for k, v in parameter.items() if k.endswith("ValueSpec"))
+        value = spec["values"][-1] if "values" in spec else spec["maxValue"]
+        samples.append(f"--{parameter['parameterId']}={value}")
+    parsed = run(
+        [
+            str(VENV_BIN / "python"),
+            "-c",
+            "import sys; from trainer.task import build_parser; "
+            "print(build_parser().parse_args(sys.argv[1:]))",
+            *("--train-files", "t.csv", "--eval-files", "e.csv", *samples),
+        ],
+        cwd=cloud.project,
+    )
+    assert "learning_rate=0.1" in parsed.stdout
+
+
+def test_dry_run_prints_the_exact_command_and_spec_and_sends_nothing(cloud):
+    result, sent, storage = cloud.script("submit.sh", "PREMIUM_1", "--dry-run")
+    assert sent == [] and storage == []
+    lines = result.stdout.splitlines()
+    (create,) = [line for line in lines if line.startswith("gcloud ai custom-jobs create ")]
+    (build,) = [line for line in lines if line.startswith("gcloud builds submit ")]
+    assert "--async" in build.split() and "--gcs-source-staging-dir" in build.split()
+    printed_spec = yaml.safe_load("\n".join(lines[lines.index(create) + 1 :]))
+    spec = strict(aiplatform_v1.CustomJobSpec, printed_spec)
+    assert_pools_match(spec, expected_pools(cloud.presets(), "PREMIUM_1"))
+
+    # The printed command, run as printed, sends exactly the printed spec.
+    command = shlex.split(create)
+    mark = len(cloud.apis.requests)
+    run(command, cwd=cloud.project, env=cloud.env)
+    (request,) = posts(cloud.apis.requests[mark:], "customJobs")
+    assert strict(aiplatform_v1.CustomJob, request.json()).job_spec == spec
+    assert request.json()["displayName"] == command[command.index("--display-name") + 1]
+
+
+# ---------------------------------------------------------------- preflight refusals
+
+
+def assert_refused(result, sent, storage, message: str) -> None:
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr, result.stderr
+    assert not posts(sent, "customJobs") and not posts(sent, "builds"), "a request was sent"
+    assert not posts(sent, "hyperparameterTuningJobs")
+    assert not uploads(storage), "something was uploaded"
+
+
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        (("US", "multi-region"), "is a multi-region bucket (us); training needs a single-region"),
+        (("EUROPE-WEST4", "region"), "is in europe-west4, but the job runs in us-central1"),
+    ],
+)
+@pytest.mark.parametrize("container", ["custom", "prebuilt"])
+def test_a_bucket_outside_the_region_is_refused(cloud, location, message, container):
+    bucket = cloud.settings["bucket"]
+    good = cloud.storage.buckets[bucket]
+    cloud.storage.buckets[bucket] = location
+    try:
+        refused = cloud.script("submit.sh", "--container", container, check=False)
+    finally:
+        cloud.storage.buckets[bucket] = good
+    assert_refused(*refused, f"gs://{bucket} {message}")
+
+
+def test_missing_data_is_refused(cloud):
+    missing = f"gs://{cloud.settings['bucket']}/data/missing-*.csv"
+    refused = cloud.script(
+        "hptune.sh", "--container", "prebuilt", "--train-files", missing, check=False
+    )
+    assert_refused(*refused, f"{missing} does not exist: stage the data with `make stage-data`")
+
+
+def test_a_package_that_does_not_import_is_refused(cloud, tmp_path):
+    """A subfolder without __init__.py imports from the source tree, but setup.py's
+    find_packages leaves it out of the package: the job would fail at its first import."""
+    broken = tmp_path / "broken"
+    shutil.copytree(cloud.project, broken, ignore=shutil.ignore_patterns("build", ".git"))
+    (broken / "trainer/extras").mkdir()
+    (broken / "trainer/extras/helpers.py").write_text("HELP = 1\n")
+    hparams = broken / "trainer/hparams.py"
+    hparams.write_text(
+        hparams.read_text().replace(
+            "from trainer.features",
+            "from trainer.extras import helpers  # noqa: F401\nfrom trainer.features",
+            1,
+        )
+    )
+    local = run([str(VENV_BIN / "python"), "-m", "trainer.task", "--help"], cwd=broken)
+    assert "--train-files" in local.stdout  # it works from the source tree
+    for container in ("custom", "prebuilt"):
+        refused = Cloud(broken, cloud.env, cloud.apis, cloud.storage, cloud.settings).script(
+            "submit.sh", "--container", container, check=False
+        )
+        assert_refused(*refused, "the trainer package does not work on its own")
+        assert "No module named 'trainer.extras'" in refused[0].stderr
+
+
+def test_no_gcloud_project_is_refused(cloud, tmp_path):
+    env = cloud.env | gcloud_config(tmp_path / "gcloud", {"auth/disable_credentials": "True"})
+    result = run(
+        ["bash", "scripts/submit.sh", "--dry-run"], cwd=cloud.project, env=env, check=False
+    )
+    assert result.returncode == 1
+    assert f"run `gcloud config set project {ANSWERS['gcp_project']}`" in result.stderr
+
+
+def test_a_missing_artifact_repository_is_refused(cloud, tmp_path):
+    config = cloud.project / "config/cloud.yaml"
+    original = config.read_text()
+    config.write_text(
+        original.replace("artifact_repository: trainers", "artifact_repository: nope")
+    )
+    try:
+        refused = cloud.script("submit.sh", check=False)
+    finally:
+        config.write_text(original)
+    assert_refused(*refused, "the Artifact Registry repository nope in us-central1 cannot be read")
+    assert (
+        "gcloud artifacts repositories create nope --repository-format=docker" in refused[0].stderr
+    )
+
+
+def test_an_unknown_tier_is_refused(cloud):
+    result = run(
+        ["bash", "scripts/submit.sh", "BASIC_TPU_POD"],
+        cwd=cloud.project,
+        env=cloud.env,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "unknown tier 'BASIC_TPU_POD': choose one of BASIC, STANDARD_1" in result.stderr
+
+
+# ---------------------------------------------------------------- the files behind the scripts
+
+
+def test_the_dockerfile_passes_hadolint_and_installs_the_one_tensorflow_pin(project):
+    run([str(VENV_BIN / "hadolint"), "Dockerfile"], cwd=project)
+    dockerfile = (project / "Dockerfile").read_text()
+    assert not re.search(r"tensorflow\S*==", dockerfile), "the Dockerfile pins TensorFlow itself"
+    assert "COPY requirements.txt" in dockerfile
+    pin = re.search(r"^tensorflow-cpu==(\S+?);", (project / "requirements.txt").read_text(), re.M)[
+        1
+    ]
+    for name, package in (
+        ("cpu", "tensorflow-cpu"),
+        ("gpu", "tensorflow[and-cuda]"),
+        ("tpu", "tensorflow-tpu"),
+    ):
+        lines = run(
+            ["bash", "docker/tensorflow-requirements.sh", name, "requirements.txt"], cwd=project
+        ).stdout.splitlines()
+        tensorflow = [line for line in lines if line.startswith("tensorflow")]
+        assert tensorflow == [f"{package}=={pin}"], lines
+        assert "keras==" in "\n".join(lines)
+
+
+def test_the_scripts_pass_shellcheck(project):
+    scripts = sorted(str(p) for p in project.glob("*/*.sh"))
+    assert len(scripts) >= 3, scripts
+    run([str(VENV_BIN / "shellcheck"), *scripts], cwd=project)
+
+
+def test_a_bad_executor_image_is_refused(template, tmp_path):
+    with pytest.raises(ValueError, match="executor_image: 'tf cpu' is not a container image URI"):
+        render(template, tmp_path / "p", container="prebuilt", executor_image="tf cpu")
+
+
+def test_the_gpu_answer_reaches_the_tier_with_its_machine(template, tmp_path):
+    project = render(template, tmp_path / "p", scale_tier="BASIC_GPU", gpu_accelerator="NVIDIA_L4")
+    gpu = yaml.safe_load((project / "config/tiers.yaml").read_text())["BASIC_GPU"]["chief"]
+    assert gpu == {
+        "machineType": "g2-standard-8",
+        "acceleratorType": "NVIDIA_L4",
+        "acceleratorCount": 1,
+    }
