@@ -9,9 +9,11 @@ types (google-cloud-aiplatform), then compared with config/tiers.yaml.
 
 from __future__ import annotations
 
+import io
 import re
 import shlex
 import shutil
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,14 +211,28 @@ def test_each_tier_sends_a_valid_custom_job(cloud, tier):
     assert "gcloud ai custom-jobs stream-logs " in result.stdout
 
 
-def test_the_build_uploads_its_source_to_the_staging_dir(cloud):
-    """gcloud builds submit sends the build context through Cloud Storage: to the bucket's
-    staging directory, without the local data, outputs or virtualenv."""
+def test_the_build_context_is_staged_in_the_bucket_without_local_clutter(cloud):
+    """gcloud builds submit sends the build context through Cloud Storage, to the bucket's
+    staging directory; .gcloudignore keeps data, tests and local builds out of it."""
     builds = posts(cloud.apis.requests, "builds")
     assert builds, "no image was built"
     source = builds[0].json()["source"]["storageSource"]
     assert source["bucket"] == cloud.settings["bucket"]
     assert source["object"].startswith("staging/source/")
+    client = storage_client(cloud.env["STORAGE_EMULATOR_HOST"])
+    tarball = client.bucket(source["bucket"]).blob(source["object"]).download_as_bytes()
+    with tarfile.open(fileobj=io.BytesIO(tarball)) as archive:
+        names = set(archive.getnames())
+    for needed in (
+        "Dockerfile",
+        "requirements.txt",
+        "setup.py",
+        "docker/tensorflow-requirements.sh",
+        "trainer/task.py",
+        "trainer/cloud/submit.py",
+    ):
+        assert needed in names
+    assert not [n for n in names if n.split("/")[0] in ("data", "tests", "build", ".git")]
 
 
 def test_the_prebuilt_path_stages_the_sdist_once(cloud):
@@ -461,3 +477,18 @@ def test_the_gpu_answer_reaches_the_tier_with_its_machine(template, tmp_path):
         "acceleratorType": "NVIDIA_L4",
         "acceleratorCount": 1,
     }
+
+
+def test_answers_that_look_like_yaml_values_stay_text(template, tmp_path):
+    project = render(template, tmp_path / "p", bucket="1.50", project_name="Yes")
+    loaded = run(
+        [
+            str(VENV_BIN / "python"),
+            "-c",
+            "from pathlib import Path; from trainer.cloud.settings import load_settings; "
+            "s = load_settings(Path('config/cloud.yaml')); "
+            "print(repr((s.bucket, s.display_name, s.train_files)))",
+        ],
+        cwd=project,
+    )
+    assert loaded.stdout.strip() == repr(("1.50", "Yes", ("gs://1.50/data/train.csv",)))

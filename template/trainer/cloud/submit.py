@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import google.auth.exceptions
 import yaml
+from google.api_core import exceptions as google_exceptions
 
 from trainer import gcs
 from trainer.cloud import cloudbuild, gcloud, hptuning, jobspec, package, preflight, tiers
@@ -254,6 +256,16 @@ def main(argv: list[str] | None = None) -> int:
         package.PackageError,
     ) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except google_exceptions.GoogleAPICallError as err:
+        print(f"error: Cloud Storage refused a request: {err}", file=sys.stderr)
+        return 1
+    except google.auth.exceptions.RefreshError as err:
+        print(
+            f"error: the Application Default Credentials do not work ({err}); "
+            "run `gcloud auth application-default login`",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
