@@ -126,10 +126,25 @@ def test_a_bad_tuning_config_is_refused(tmp_path, parameter, message):
         hptuning.study_spec(path)
 
 
-def test_the_settings_load():
-    settings = load_settings(ROOT / "config/cloud.yaml")
+def test_the_settings_read_cloud_mk_with_the_environment_first():
+    settings = load_settings(ROOT / "config", environ={})
     assert settings.default_tier in tiers.TIERS
-    assert all(uri.startswith("gs://") for uri in settings.train_files + settings.eval_files)
+    assert settings.train_files == (f"gs://{settings.bucket}/data/train.csv",)
+    assert settings.eval_files == (f"gs://{settings.bucket}/data/eval.csv",)
+    moved = load_settings(ROOT / "config", environ={"BUCKET": "other", "REGION": "europe-west4"})
+    assert (moved.bucket, moved.region, moved.project) == (
+        "other",
+        "europe-west4",
+        settings.project,
+    )
+    assert moved.train_files == ("gs://other/data/train.csv",)
+
+
+def test_settings_name_what_is_missing(tmp_path):
+    (tmp_path / "cloud.mk").write_text("GCP_PROJECT ?= p\nREGION ?= us-central1\n")
+    (tmp_path / "cloud.yaml").write_text((ROOT / "config/cloud.yaml").read_text())
+    with pytest.raises(ConfigError, match=r"cloud\.mk: missing BUCKET"):
+        load_settings(tmp_path, environ={})
 
 
 def test_the_package_hash_follows_the_trainer_sources_only(tmp_path):

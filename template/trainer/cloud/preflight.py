@@ -29,7 +29,7 @@ def project(settings: CloudSettings) -> str:
         )
     if configured != settings.project:
         logging.warning(
-            "gcloud's project is %s, config/cloud.yaml says %s: submitting to %s",
+            "gcloud's project is %s, config/cloud.mk says %s: submitting to %s",
             configured,
             settings.project,
             configured,
@@ -81,7 +81,8 @@ def data_files(client, uris: Iterable[str]) -> None:
         if not found:
             raise PreflightError(
                 f"{uri} does not exist: stage the data with `make stage-data`, or point "
-                "--train-files/--eval-files (or config/cloud.yaml) at your own gs:// files"
+                "--train-files/--eval-files (or train_files/eval_files in config/cloud.yaml) "
+                "at your own gs:// files"
             )
 
 

@@ -1,13 +1,28 @@
-"""config/cloud.yaml: the project, region, bucket and shipping choices of the submit scripts."""
+"""The submit scripts' settings: the GCP project, region and bucket from config/cloud.mk (which
+the Makefile includes too, so that both read one place), and how the trainer ships from
+config/cloud.yaml."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 CONTAINERS = ("custom", "prebuilt")
+MAKE_SETTINGS = {"project": "GCP_PROJECT", "region": "REGION", "bucket": "BUCKET"}
+YAML_SETTINGS = (
+    "display_name",
+    "default_tier",
+    "container",
+    "executor_images",
+    "artifact_repository",
+    "image_name",
+)
+DATA_SETTINGS = ("train_files", "eval_files")
+MAKE_ASSIGNMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\??=\s*(.*?)\s*")
 
 
 class ConfigError(ValueError):
@@ -26,6 +41,21 @@ def read_yaml_mapping(path: Path) -> dict:
     return data
 
 
+def read_make_variables(path: Path, environ: dict[str, str]) -> dict[str, str]:
+    """`NAME ?= value` lines of a Makefile fragment; a variable set in `environ` wins, as with
+    make's `?=`."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise ConfigError(f"{path} is missing") from None
+    variables = {}
+    for line in lines:
+        match = MAKE_ASSIGNMENT.fullmatch(line)
+        if match and not line.lstrip().startswith("#"):
+            variables[match[1]] = match[2]
+    return {name: environ.get(name) or value for name, value in variables.items()}
+
+
 @dataclass(frozen=True)
 class CloudSettings:
     project: str
@@ -41,21 +71,32 @@ class CloudSettings:
     eval_files: tuple[str, ...]
 
 
-def load_settings(path: Path) -> CloudSettings:
-    data = read_yaml_mapping(path)
-    names = [f.name for f in fields(CloudSettings)]
-    missing = [name for name in names if data.get(name) in (None, "")]
-    unknown = sorted(set(data) - set(names))
+def load_settings(config_dir: Path, environ: dict[str, str] | None = None) -> CloudSettings:
+    """The settings of config_dir/cloud.mk and config_dir/cloud.yaml."""
+    make_file, yaml_file = config_dir / "cloud.mk", config_dir / "cloud.yaml"
+    variables = read_make_variables(make_file, dict(os.environ) if environ is None else environ)
+    missing = [name for name in MAKE_SETTINGS.values() if not variables.get(name)]
+    if missing:
+        raise ConfigError(f"{make_file}: missing {', '.join(missing)}")
+    data = read_yaml_mapping(yaml_file)
+    missing = [name for name in YAML_SETTINGS if data.get(name) in (None, "")]
+    unknown = sorted(set(data) - {*YAML_SETTINGS, *DATA_SETTINGS})
     if missing or unknown:
         problems = [f"missing {', '.join(missing)}"] if missing else []
         problems += [f"unknown {', '.join(unknown)}"] if unknown else []
-        raise ConfigError(f"{path}: {'; '.join(problems)}")
+        raise ConfigError(f"{yaml_file}: {'; '.join(problems)}")
     if data["container"] not in CONTAINERS:
-        raise ConfigError(f"{path}: container must be one of {', '.join(CONTAINERS)}")
+        raise ConfigError(f"{yaml_file}: container must be one of {', '.join(CONTAINERS)}")
     images = data["executor_images"]
     if not isinstance(images, dict) or set(images) != {"cpu", "gpu"}:
-        raise ConfigError(f"{path}: executor_images needs exactly a cpu and a gpu image")
-    for key in ("train_files", "eval_files"):
-        value = data[key]
-        data[key] = tuple([value] if isinstance(value, str) else value)
-    return CloudSettings(**{name: data[name] for name in names})
+        raise ConfigError(f"{yaml_file}: executor_images needs exactly a cpu and a gpu image")
+    bucket = variables["BUCKET"]
+    files = {}
+    for key, default in zip(DATA_SETTINGS, ("train.csv", "eval.csv"), strict=True):
+        value = data.get(key) or [f"gs://{bucket}/data/{default}"]
+        files[key] = tuple([value] if isinstance(value, str) else value)
+    return CloudSettings(
+        **{key: variables[name] for key, name in MAKE_SETTINGS.items()},
+        **{key: data[key] for key in YAML_SETTINGS},
+        **files,
+    )

@@ -3,9 +3,10 @@ hyperparameter tuning job whose trials run on that tier (scripts/hptune.sh):
 
     python -m trainer.cloud.submit [TIER] [--tune] [--dry-run] [-- TRAINER_ARGS...]
 
-The steps: read config/cloud.yaml and config/tiers.yaml; check everything the job needs
-(preflight); ship the trainer (upload the sdist, or build the image with Cloud Build); then
-`gcloud ai custom-jobs create` (or `hp-tuning-jobs create`) with the spec written to a file.
+The steps: read config/cloud.mk, config/cloud.yaml and config/tiers.yaml; check everything the
+job needs (preflight); ship the trainer (upload the sdist, or build the image with Cloud
+Build); then `gcloud ai custom-jobs create` (or `hp-tuning-jobs create`) with the spec written
+to a file.
 With --dry-run, it prints those gcloud commands and the spec, and sends nothing.
 """
 
@@ -98,7 +99,7 @@ class Plan:
 
 
 def make_plan(args: argparse.Namespace, root: Path) -> Plan:
-    settings = load_settings(root / "config/cloud.yaml")
+    settings = load_settings(root / "config")
     presets = tiers.load_tiers(root / "config/tiers.yaml")
     tier = tiers.tier_name(args.tier or settings.default_tier)
     pools = tiers.worker_pools(presets, tier)
