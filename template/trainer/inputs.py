@@ -23,6 +23,8 @@ SHUFFLE_BUFFER = 10_000
 # Lines decoded per `decode_csv` call. Each call costs the same fixed overhead whatever its size,
 # so small training batches are decoded in larger blocks and then re-batched.
 DECODE_BLOCK = 2048
+# The shuffle seed that `make_dataset(..., seed=SHUFFLE_SEED)` callers share.
+SHUFFLE_SEED = 1
 
 _MISSING_BYTES = np.array([value.encode() for value in MISSING_VALUES], dtype=object)
 
@@ -84,27 +86,30 @@ def _decode_fn(header: list[str], schema: Schema):
     return decode
 
 
-def _line_blocks(files: list[str], block: int, shuffle: bool) -> tf.data.Dataset:
+def _line_blocks(
+    files: list[str], block: int, shuffle: bool, seed: int | None = None
+) -> tf.data.Dataset:
     """Blocks of up to `block` raw CSV lines, header rows skipped. Files are read in parallel,
     a block at a time: handing single lines across threads would cost more than decoding them.
+    With a `seed`, the order is the same in every process (see `make_dataset`).
     """
 
     def read(path: tf.Tensor) -> tf.data.Dataset:
         lines = tf.data.TextLineDataset(path).skip(1)
         if shuffle:
-            lines = lines.shuffle(SHUFFLE_BUFFER)
+            lines = lines.shuffle(SHUFFLE_BUFFER, seed=seed)
         return lines.batch(block)
 
     paths = tf.data.Dataset.from_tensor_slices(files)
     if len(files) == 1:
         return read(files[0])
     if shuffle:
-        paths = paths.shuffle(len(files))
+        paths = paths.shuffle(len(files), seed=seed)
     return paths.interleave(
         read,
         cycle_length=min(len(files), 8),
         num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=not shuffle,
+        deterministic=not shuffle or seed is not None,
     )
 
 
@@ -239,11 +244,15 @@ def make_dataset(
     classes: list[str],
     batch_size: int,
     shuffle: bool,
+    seed: int | None = None,
 ) -> tf.data.Dataset:
     """Batches of (features, label) for Keras: numeric features as float32 (NaN when missing),
     categorical ones as strings, and the label as a class index or a float.
 
-    Rows with a missing label are dropped (`scan` counts them).
+    Rows with a missing label are dropped (`scan` counts them). Under MultiWorkerMirroredStrategy
+    every worker reads this whole stream and keeps its share of each batch (tf.data's DATA
+    sharding: sharding by file would need at least as many files as workers). The workers must
+    then read the lines in the same order: give them all the same `seed`.
     """
     by_header: dict[tuple[str, ...], list[str]] = {}
     for path in files:
@@ -271,7 +280,7 @@ def make_dataset(
     datasets = []
     for header, group in by_header.items():
         decode = _decode_fn(list(header), schema)
-        blocks = _line_blocks(group, max(batch_size, DECODE_BLOCK), shuffle)
+        blocks = _line_blocks(group, max(batch_size, DECODE_BLOCK), shuffle, seed)
         datasets.append(
             blocks.map(
                 lambda lines, decode=decode: to_example(decode(lines)),
@@ -283,4 +292,6 @@ def make_dataset(
         dataset = dataset.concatenate(other)
     if batch_size < DECODE_BLOCK:
         dataset = dataset.rebatch(batch_size)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)

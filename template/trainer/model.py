@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from trainer import inputs
+from trainer import checkpoints, inputs
 from trainer.hparams import HParams
 from trainer.inputs import DataStats
 from trainer.schema import Schema
@@ -189,11 +189,13 @@ def train_and_evaluate(
     checkpoint_dir: str,
     tensorboard_dir: str,
     metrics_path: str,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> TrainingResult:
     """Trains on `train_files`, evaluates on `eval_files`, exports to `model_dir`.
 
     Every file is checked before training starts, so bad data fails in seconds with an
-    `inputs.DataError` that names the file and the column.
+    `inputs.DataError` that names the file and the column. The model is built under `strategy`
+    (default: the current one); `hp.batch_size` is then the global batch, split across replicas.
     """
     train_files = inputs.expand_files(train_files)
     eval_files = inputs.expand_files(eval_files)
@@ -201,12 +203,16 @@ def train_and_evaluate(
     inputs.scan(eval_files, schema, known_classes=stats.classes or None)
     logging.info("Training on %d rows from %d file(s)", stats.rows, len(train_files))
 
-    train_data = inputs.make_dataset(train_files, schema, stats.classes, hp.batch_size, True)
+    # Workers of a cluster each keep their share of every batch: they read in the same order.
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    seed = inputs.SHUFFLE_SEED if multi_worker else None
+    train_data = inputs.make_dataset(train_files, schema, stats.classes, hp.batch_size, True, seed)
     eval_data = inputs.make_dataset(eval_files, schema, stats.classes, hp.batch_size, False)
 
-    model = build_model(schema, stats, hp)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = build_model(schema, stats, hp)
     callbacks = [
-        keras.callbacks.BackupAndRestore(checkpoint_dir),
+        *checkpoints.callbacks(checkpoint_dir, hp.num_epochs),
         keras.callbacks.TensorBoard(tensorboard_dir),
     ]
     if hp.early_stopping_patience > 0:
@@ -233,4 +239,5 @@ def train_and_evaluate(
     tf.io.gfile.makedirs(os.path.dirname(metrics_path))
     with tf.io.gfile.GFile(metrics_path, "w") as f:
         json.dump(metrics, f, indent=2)
+    checkpoints.discard(checkpoint_dir)
     return TrainingResult(model, stats, metrics)

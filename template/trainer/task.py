@@ -12,8 +12,9 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 
+from trainer import distribute
 from trainer.features import SCHEMA
 from trainer.hparams import MODEL_TYPES, HParams
 
@@ -169,21 +170,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     from trainer import model  # noqa: PLC0415 -- TensorFlow loads only once the job is valid
+    from trainer.checkpoints import CheckpointMismatchError  # noqa: PLC0415
     from trainer.inputs import DataError  # noqa: PLC0415
 
     logging.info("Hyperparameters: %s", hp)
     try:
-        model.train_and_evaluate(
-            SCHEMA,
-            args.train_files,
-            args.eval_files,
-            hp,
-            model_dir=paths.model_dir,
-            checkpoint_dir=paths.checkpoint_dir,
-            tensorboard_dir=paths.tensorboard_dir,
-            metrics_path=paths.metrics_path,
-        )
-    except DataError as err:
+        strategy, plan = distribute.strategy_from_environment()
+        # Only the chief writes the job's outputs; other workers write to scratch copies.
+        with distribute.worker_dirs(plan.is_chief, asdict(paths), resume="checkpoint_dir") as out:
+            model.train_and_evaluate(
+                SCHEMA, args.train_files, args.eval_files, hp, strategy=strategy, **out
+            )
+        distribute.wait_for_all_workers(strategy)
+    except (DataError, CheckpointMismatchError, distribute.ClusterError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
