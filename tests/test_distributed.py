@@ -177,8 +177,8 @@ def epochs_run(log: str) -> list[int]:
 
 def assert_resumed(log: str, job_dir: Path, done: int) -> None:
     assert (
-        f"Resumed from the checkpoint in {job_dir}/checkpoints: "
-        f"epochs 1-{done} of {EPOCHS} were done; training goes on with epoch {done + 1}"
+        f"Resumed from the checkpoint in {job_dir}/checkpoints after epoch {done} of {EPOCHS}; "
+        f"training goes on with epoch {done + 1}"
     ) in log
     assert epochs_run(log)[0] == done + 1, "no finished epoch runs again"
 

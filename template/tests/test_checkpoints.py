@@ -46,7 +46,7 @@ def test_a_restarted_job_goes_on_after_the_saved_epoch(data_dir, tmp_path, caplo
     with caplog.at_level(logging.INFO):
         train(data_dir, tmp_path, HP)
     assert (
-        f"Resumed from the checkpoint in {tmp_path / 'checkpoints'}: epochs 1-2 of 3 were done; "
+        f"Resumed from the checkpoint in {tmp_path / 'checkpoints'} after epoch 2 of 3; "
         "training goes on with epoch 3"
     ) in caplog.text
     assert (tmp_path / "model" / "saved_model.pb").exists()
@@ -58,7 +58,8 @@ def test_a_job_stopped_after_its_last_epoch_exports_the_saved_weights(data_dir, 
     with caplog.at_level(logging.INFO):
         result = train(data_dir, tmp_path, HP)
     assert (
-        f"Resumed from the checkpoint in {tmp_path / 'checkpoints'}: all 3 epochs were done"
+        f"Resumed from the checkpoint in {tmp_path / 'checkpoints'} after epoch 3 of 3: "
+        "training was done"
     ) in caplog.text
     assert [w.path for w in result.model.weights] == [w.path for w in saved.weights]
     for restored, original in zip(result.model.weights, saved.weights, strict=True):

@@ -242,3 +242,30 @@ def test_vertex_evaluators_stay_out_of_the_tensorflow_cluster():
     spec["task"] = {"type": "workerpool3", "index": 0}
     with pytest.raises(distribute.ClusterError, match="'evaluator' task"):
         distribute.choose({"CLUSTER_SPEC": json.dumps(spec)})
+
+
+def test_workers_read_the_same_order_so_their_shares_never_overlap(tmp_path):
+    """Each worker keeps its share of every batch of the same stream (tf.data's DATA sharding):
+    with the shared seed, every process reads the lines in the same order."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    from trainer import inputs  # noqa: PLC0415
+    from trainer.features import SCHEMA  # noqa: PLC0415
+
+    from conftest import synthetic_rows, write_csv  # noqa: PLC0415
+
+    files = [
+        str(write_csv(tmp_path / f"part-{i}.csv", synthetic_rows(SCHEMA, 300, seed=i)))
+        for i in range(3)
+    ]
+    classes = inputs.scan(files, SCHEMA).classes
+
+    def one_epoch() -> str:
+        dataset = inputs.make_dataset(
+            files, SCHEMA, classes, 16, shuffle=True, seed=inputs.SHUFFLE_SEED
+        )
+        policy = dataset.options().experimental_distribute.auto_shard_policy
+        assert policy == tf.data.experimental.AutoShardPolicy.DATA
+        return repr([(features, label) for features, label in dataset.as_numpy_iterator()])
+
+    assert one_epoch() == one_epoch()

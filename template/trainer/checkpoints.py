@@ -48,7 +48,7 @@ class LogResumption(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if self._first_epoch and epoch > 0:
             logging.info(
-                "Resumed from the checkpoint in %s: epochs 1-%d of %d were done; "
+                "Resumed from the checkpoint in %s after epoch %d of %d; "
                 "training goes on with epoch %d",
                 self.checkpoint_dir,
                 epoch,
@@ -60,8 +60,9 @@ class LogResumption(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._first_epoch:
             logging.info(
-                "Resumed from the checkpoint in %s: all %d epochs were done",
+                "Resumed from the checkpoint in %s after epoch %d of %d: training was done",
                 self.checkpoint_dir,
+                self.epochs,
                 self.epochs,
             )
 

@@ -244,6 +244,7 @@ def make_dataset(
     classes: list[str],
     batch_size: int,
     shuffle: bool,
+    *,
     seed: int | None = None,
 ) -> tf.data.Dataset:
     """Batches of (features, label) for Keras: numeric features as float32 (NaN when missing),

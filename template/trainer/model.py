@@ -206,7 +206,9 @@ def train_and_evaluate(
     # Workers of a cluster each keep their share of every batch: they read in the same order.
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     seed = inputs.SHUFFLE_SEED if multi_worker else None
-    train_data = inputs.make_dataset(train_files, schema, stats.classes, hp.batch_size, True, seed)
+    train_data = inputs.make_dataset(
+        train_files, schema, stats.classes, hp.batch_size, True, seed=seed
+    )
     eval_data = inputs.make_dataset(eval_files, schema, stats.classes, hp.batch_size, False)
 
     with (strategy or tf.distribute.get_strategy()).scope():
