@@ -183,6 +183,7 @@ def test_the_choice_is_logged_once_and_tf_config_is_left_alone_outside_a_cluster
         strategy, plan = distribute.strategy_from_environment(env)
     assert plan.kind == distribute.DEFAULT
     assert strategy.num_replicas_in_sync == 1
+    assert env == {"TF_CONFIG": gcloud_local_tf_config(None)}
     assert [r.message for r in caplog.records if r.message.startswith("Distribution:")] == [
         "Distribution: the default strategy (one process, no GPUs)"
     ]
