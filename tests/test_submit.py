@@ -31,12 +31,13 @@ pytestmark = pytest.mark.xdist_group("submit")
 TIERS = ["BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM"]
 ROLES = ["chief", "workers", "parameter_servers", "evaluators"]
 ANSWERS = {"project_name": "Ann's Penguins & Co. (v2)", "gcp_project": "ann-penguins-2"}
-# The team's own CUSTOM pools, written over the rendered defaults: all four pools.
+# The team's own CUSTOM pools, written over the rendered defaults. Parameter servers and
+# evaluators stay at 0 replicas: the trainer runs only chief and worker tasks.
 CUSTOM_POOLS = {
     "chief": {"machineType": "n1-highmem-4"},
     "workers": {"machineType": "n1-highmem-4", "replicaCount": 3},
-    "parameter_servers": {"machineType": "n1-standard-4", "replicaCount": 1},
-    "evaluators": {"machineType": "e2-standard-4", "replicaCount": 1},
+    "parameter_servers": {"machineType": "n1-standard-4", "replicaCount": 0},
+    "evaluators": {"machineType": "e2-standard-4", "replicaCount": 0},
 }
 
 

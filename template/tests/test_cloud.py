@@ -66,6 +66,14 @@ def test_tier_names_are_case_insensitive_and_checked():
             },
             "give workers a replica, or drop evaluators",
         ),
+        (
+            {
+                "chief": {"machineType": "n1-standard-4"},
+                "workers": {"machineType": "n1-standard-4"},
+                "parameter_servers": {"machineType": "n1-standard-4"},
+            },
+            "runs only chief and worker tasks",
+        ),
     ],
 )
 def test_a_bad_custom_tier_is_refused(presets, pools, message):

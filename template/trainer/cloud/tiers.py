@@ -8,7 +8,6 @@ so a gap is refused here.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from trainer.cloud.settings import ConfigError, read_yaml_mapping
@@ -89,10 +88,12 @@ def worker_pools(tiers: dict[str, dict], tier: str) -> list[dict]:
             f"create --config` cannot send; give {gap} a replica, or drop {after}"
         )
     if len(pools) > POOL_ROLES.index("parameter_servers"):
-        logging.warning(
-            "%s has parameter servers: the trainer (Keras 3) has no ParameterServerStrategy, "
-            "so they will sit idle",
-            tier,
+        # The trainer stops a parameter-server or evaluator task with an error (distribute.py),
+        # which would fail the whole job once its machines had started: refuse it here instead.
+        raise ConfigError(
+            f"{where}: the trainer runs only chief and worker tasks (Keras 3 has no "
+            "ParameterServerStrategy, and the chief evaluates); set the replicaCount of "
+            "parameter_servers and evaluators to 0"
         )
     return pools
 
