@@ -293,6 +293,22 @@ def test_the_prebuilt_gpu_tier_runs_the_gpu_image_and_tpu_stays_custom(cloud):
     assert "BASIC_TPU runs on TPUs: using the custom container" in result.stderr
 
 
+# Parses each flag of argv[1] with the trainer's parser, beside the other arguments (argv[2:]);
+# each must be a hyperparameter (trainer.hparams.HParams).
+PARSE_EACH_FLAG = """
+import sys
+from dataclasses import fields
+from trainer.hparams import HParams
+from trainer.task import build_parser
+
+base = ["--train-files", "t.csv", "--eval-files", "e.csv", *sys.argv[2:]]
+tunable = {field.name.replace("_", "-") for field in fields(HParams)}
+for flag in sys.argv[1].split():
+    assert flag[2:].split("=")[0] in tunable, flag
+    print(flag, vars(build_parser().parse_args([*base, flag])))
+"""
+
+
 def test_hptune_sends_a_valid_tuning_job(cloud):
     _, sent, _ = cloud.script("hptune.sh", "--poll-seconds", "0", "--", "--num-epochs", "3")
     (request,) = posts(sent, "hyperparameterTuningJobs")
@@ -308,25 +324,71 @@ def test_hptune_sends_a_valid_tuning_job(cloud):
     assert job.max_failed_trial_count == config["maxFailedTrialCount"]
     assert_pools_match(job.trial_job_spec, expected_pools(cloud.presets(), "BASIC"))
     container = job.trial_job_spec.worker_pool_specs[0].container_spec
-    assert_trainer_args(container.args, cloud.settings, ["--num-epochs", "3"])
+    # Every trial reports the study's metric: the trainer is told which (it ships without config/).
+    assert_trainer_args(
+        container.args, cloud.settings, ["--num-epochs", "3", "--hypertune-metric=val_accuracy"]
+    )
 
-    # Each trial passes --<parameterId>=<value>: the trainer's parser must take every one.
-    samples = []
-    for parameter in config["studySpec"]["parameters"]:
-        spec = next(v for k, v in parameter.items() if k.endswith("ValueSpec"))
-        value = spec["values"][-1] if "values" in spec else spec["maxValue"]
-        samples.append(f"--{parameter['parameterId']}={value}")
+    # Each trial gets --<parameterId>=<value>: the parameter ids are exactly hyperparameter flags,
+    # and the trainer's own parser (`python -m trainer.task --help`) takes every end of every
+    # range and every listed value, one flag at a time.
+    flags = []
+    for parameter in job.study_spec.parameters:
+        kind = parameter.WhichOneof("parameter_value_spec")
+        spec = getattr(parameter, kind)
+        listed = kind in ("categorical_value_spec", "discrete_value_spec")
+        values = list(spec.values) if listed else [spec.min_value, spec.max_value]
+        flags += [f"--{parameter.parameter_id}={value}" for value in values]
+    assert {p.parameter_id for p in job.study_spec.parameters} == {
+        p["parameterId"] for p in config["studySpec"]["parameters"]
+    }
     parsed = run(
         [
             str(VENV_BIN / "python"),
             "-c",
-            "import sys; from trainer.task import build_parser; "
-            "print(build_parser().parse_args(sys.argv[1:]))",
-            *("--train-files", "t.csv", "--eval-files", "e.csv", *samples),
+            PARSE_EACH_FLAG,
+            " ".join(flags),
+            *list(container.args)[-3:],  # --num-epochs 3 --hypertune-metric=val_accuracy
         ],
         cwd=cloud.project,
     )
-    assert "learning_rate=0.1" in parsed.stdout
+    assert len(parsed.stdout.splitlines()) == len(flags) >= 4
+    assert "'learning_rate': 0.1," in parsed.stdout
+    assert "'hypertune_metric': 'val_accuracy'" in parsed.stdout
+
+
+@pytest.mark.parametrize(
+    ("parameter", "message"),
+    [
+        (
+            {"parameterId": "learning_rate", "doubleValueSpec": {"minValue": 0.1, "maxValue": 1}},
+            "parameter 'learning_rate' is not a hyperparameter flag of the trainer",
+        ),
+        (
+            {"parameterId": "dropout", "doubleValueSpec": {"minValue": 0.5, "maxValue": 0.1}},
+            "parameter 'dropout': minValue (0.5) must be below maxValue (0.1)",
+        ),
+        (
+            {
+                "parameterId": "learning-rate",
+                "doubleValueSpec": {"minValue": 0.0, "maxValue": 0.1},
+                "scaleType": "UNIT_LOG_SCALE",
+            },
+            "parameter 'learning-rate': a log scale needs a range above 0, but minValue is 0.0",
+        ),
+    ],
+)
+def test_a_bad_tuning_config_is_refused_before_anything_is_sent(cloud, parameter, message):
+    path = cloud.project / "config/hptuning.yaml"
+    original = path.read_text()
+    config = yaml.safe_load(original)
+    config["studySpec"]["parameters"] = [parameter]
+    path.write_text(yaml.safe_dump(config))
+    try:
+        refused = cloud.script("hptune.sh", check=False)
+    finally:
+        path.write_text(original)
+    assert_refused(*refused, f"config/hptuning.yaml: {message}")
 
 
 def test_dry_run_prints_the_exact_command_and_spec_and_sends_nothing(cloud):

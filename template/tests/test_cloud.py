@@ -96,12 +96,21 @@ def test_every_pool_runs_the_trainer_and_outputs_go_to_the_base_directory(preset
 
 
 def test_the_tuning_config_tunes_trainer_flags():
-    study = hptuning.study_spec(ROOT / hptuning.DEFAULT_PATH)
-    flags = hptuning.trainer_flags()
-    assert {p["parameterId"] for p in study["parameters"]} <= flags
-    assert "learning-rate" in {p["parameterId"] for p in study["parameters"]}
+    config = hptuning.load(ROOT / hptuning.DEFAULT_PATH)
+    ids = {p["parameterId"] for p in config["studySpec"]["parameters"]}
+    assert ids <= hptuning.tunable_flags() <= hptuning.trainer_flags()
+    assert "learning-rate" in ids
+    assert "job-dir" not in hptuning.tunable_flags()
     counts = hptuning.trial_counts(ROOT / hptuning.DEFAULT_PATH)
     assert counts["parallelTrialCount"] <= counts["maxTrialCount"]
+    metric = config["studySpec"]["metrics"][0]["metricId"]
+    assert hptuning.trial_args(config, ["--num-epochs", "3"]) == [
+        "--num-epochs",
+        "3",
+        f"--hypertune-metric={metric}",
+    ]
+    with pytest.raises(ConfigError, match="--learning-rate is set for each trial"):
+        hptuning.trial_args(config, ["--learning-rate=0.1"])
 
 
 @pytest.mark.parametrize(
@@ -109,11 +118,15 @@ def test_the_tuning_config_tunes_trainer_flags():
     [
         (
             {"parameterId": "learning_rate", "doubleValueSpec": {"minValue": 0.1, "maxValue": 1}},
-            "'learning_rate' is not a trainer flag",
+            "'learning_rate' is not a hyperparameter flag of the trainer; use one of batch-size,",
+        ),
+        (
+            {"parameterId": "job-dir", "categoricalValueSpec": {"values": ["a", "b"]}},
+            "'job-dir' is not a hyperparameter flag of the trainer",
         ),
         (
             {"parameterId": "dropout", "doubleValueSpec": {"minValue": 0.5, "maxValue": 0.1}},
-            "minValue must be a number below maxValue",
+            r"minValue \(0.5\) must be below maxValue \(0.1\)",
         ),
         (
             {
@@ -121,7 +134,19 @@ def test_the_tuning_config_tunes_trainer_flags():
                 "doubleValueSpec": {"minValue": 0, "maxValue": 0.1},
                 "scaleType": "UNIT_LOG_SCALE",
             },
-            "a log scale needs minValue > 0",
+            "a log scale needs a range above 0, but minValue is 0",
+        ),
+        (
+            {"parameterId": "batch-size", "integerValueSpec": {"minValue": 8.5, "maxValue": 64}},
+            "minValue and maxValue must be whole numbers",
+        ),
+        (
+            {"parameterId": "dropout", "doubleValueSpec": {"minValue": 0, "maxValue": 1}},
+            r"the trainer refuses --dropout=1 \(must be in \[0, 1\), not 1\)",
+        ),
+        (
+            {"parameterId": "model-type", "categoricalValueSpec": {"values": ["dnn", "cnn"]}},
+            "the trainer refuses --model-type=cnn; choose from linear, dnn, wide_deep",
         ),
     ],
 )
@@ -132,6 +157,22 @@ def test_a_bad_tuning_config_is_refused(tmp_path, parameter, message):
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match=message):
         hptuning.study_spec(path)
+
+
+@pytest.mark.parametrize(
+    ("metric", "message"),
+    [
+        ({"metricId": "val_auc", "goal": "MAXIMIZE"}, "metric 'val_auc' is not one the trainer"),
+        ({"metricId": "val_loss", "goal": "LOWER"}, "needs a goal, MAXIMIZE or MINIMIZE"),
+    ],
+)
+def test_a_metric_the_trainer_cannot_report_is_refused(tmp_path, metric, message):
+    config = yaml.safe_load((ROOT / hptuning.DEFAULT_PATH).read_text())
+    config["studySpec"]["metrics"] = [metric]
+    path = tmp_path / "hptuning.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=message):
+        hptuning.load(path)
 
 
 def test_the_settings_read_cloud_mk_with_the_environment_first():

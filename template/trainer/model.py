@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -190,12 +191,14 @@ def train_and_evaluate(
     tensorboard_dir: str,
     metrics_path: str,
     strategy: tf.distribute.Strategy | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainingResult:
     """Trains on `train_files`, evaluates on `eval_files`, exports to `model_dir`.
 
     Every file is checked before training starts, so bad data fails in seconds with an
     `inputs.DataError` that names the file and the column. The model is built under `strategy`
     (default: the current one); `hp.batch_size` is then the global batch, split across replicas.
+    `callbacks` see every evaluation: `fit`'s after each epoch, and the final `evaluate`.
     """
     train_files = inputs.expand_files(train_files)
     eval_files = inputs.expand_files(eval_files)
@@ -213,12 +216,12 @@ def train_and_evaluate(
 
     with (strategy or tf.distribute.get_strategy()).scope():
         model = build_model(schema, stats, hp)
-    callbacks = [
+    fit_callbacks = [
         *checkpoints.callbacks(checkpoint_dir, hp.num_epochs),
         keras.callbacks.TensorBoard(tensorboard_dir),
     ]
     if hp.early_stopping_patience > 0:
-        callbacks.append(
+        fit_callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=hp.early_stopping_patience, restore_best_weights=True
             )
@@ -229,11 +232,11 @@ def train_and_evaluate(
         train_data,
         validation_data=eval_data,
         epochs=hp.num_epochs,
-        callbacks=callbacks,
+        callbacks=[*fit_callbacks, *callbacks],
         shuffle=False,  # make_dataset shuffles the lines; Keras cannot shuffle a tf.data stream
         verbose=2,
     )
-    metrics = model.evaluate(eval_data, return_dict=True, verbose=0)
+    metrics = model.evaluate(eval_data, return_dict=True, verbose=0, callbacks=list(callbacks))
     metrics = {name: float(value) for name, value in metrics.items()}
     logging.info("Final evaluation: %s", metrics)
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
-from trainer import distribute
+from trainer import distribute, trial
 from trainer.features import SCHEMA
 from trainer.hparams import MODEL_TYPES, HParams
 
@@ -132,6 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.early_stopping_patience,
         help="epochs without a better validation loss before stopping; 0: never",
     )
+
+    tuning = parser.add_argument_group("hyperparameter tuning (scripts/hptune.sh sets these)")
+    metrics = trial.TUNING_METRICS[SCHEMA.task_type]
+    tuning.add_argument(
+        "--hypertune-metric",
+        choices=metrics,
+        default=metrics[0],
+        help="the metric a tuning trial reports after each evaluation (the study's metricId)",
+    )
     return parser
 
 
@@ -144,16 +153,25 @@ class OutputPaths:
 
 
 def output_paths(job_dir: str | None, env: Mapping[str, str]) -> OutputPaths:
-    """Where each output goes: Vertex AI's `AIP_*` directories when set, else under the job dir."""
+    """Where each output goes: Vertex AI's `AIP_*` directories when set, else under the job dir.
+
+    In a tuning trial, every path is the trial's own (`trainer.trial`): Vertex AI's already are,
+    and a job dir shared by the trials gets a subdirectory per trial.
+    """
+    trial_id = trial.trial_id(env)
     if job_dir is None:
         if "AIP_MODEL_DIR" not in env:
             raise ValueError("--job-dir is required when AIP_MODEL_DIR is not set")
-        job_dir = os.path.dirname(env["AIP_MODEL_DIR"].rstrip("/"))
-    job_dir = job_dir.rstrip("/")
+        job_dir = os.path.dirname(trial.trial_output(env["AIP_MODEL_DIR"], trial_id).rstrip("/"))
+    job_dir = trial.trial_dir(job_dir, trial_id)
+
+    def vertex_or(name: str, default: str) -> str:
+        return trial.trial_output(env[name], trial_id) if env.get(name) else default
+
     return OutputPaths(
-        model_dir=env.get("AIP_MODEL_DIR") or f"{job_dir}/model",
-        checkpoint_dir=env.get("AIP_CHECKPOINT_DIR") or f"{job_dir}/checkpoints",
-        tensorboard_dir=env.get("AIP_TENSORBOARD_LOG_DIR") or f"{job_dir}/logs",
+        model_dir=vertex_or("AIP_MODEL_DIR", f"{job_dir}/model"),
+        checkpoint_dir=vertex_or("AIP_CHECKPOINT_DIR", f"{job_dir}/checkpoints"),
+        tensorboard_dir=vertex_or("AIP_TENSORBOARD_LOG_DIR", f"{job_dir}/logs"),
         metrics_path=f"{job_dir}/metrics.json",
     )
 
@@ -176,10 +194,22 @@ def main(argv: list[str] | None = None) -> int:
     logging.info("Hyperparameters: %s", hp)
     try:
         strategy, plan = distribute.strategy_from_environment()
+        callbacks = []
+        if trial.reports_metric(os.environ):  # the chief of a tuning trial
+            from trainer.hypertune_report import HypertuneReporter  # noqa: PLC0415
+
+            logging.info("Tuning: reporting %s to Vertex AI", args.hypertune_metric)
+            callbacks.append(HypertuneReporter(args.hypertune_metric))
         # Only the chief writes the job's outputs; other workers write to scratch copies.
         with distribute.worker_dirs(plan.is_chief, asdict(paths), resume="checkpoint_dir") as out:
             model.train_and_evaluate(
-                SCHEMA, args.train_files, args.eval_files, hp, strategy=strategy, **out
+                SCHEMA,
+                args.train_files,
+                args.eval_files,
+                hp,
+                strategy=strategy,
+                callbacks=callbacks,
+                **out,
             )
         distribute.wait_for_all_workers(strategy)
     except (DataError, CheckpointMismatchError, distribute.ClusterError) as err:

@@ -1,56 +1,132 @@
 """config/hptuning.yaml: the hyperparameter study, in Vertex AI's own field names.
 
 `study_spec()` returns the `studySpec` of a HyperparameterTuningJob; `trial_counts()` the trial
-limits beside it. Every parameterId must be a trainer flag, because each trial runs
-`python -m trainer.task ... --<parameterId>=<value>`.
+limits beside it; `trial_args()` the trainer flags every trial gets. Every parameterId must be a
+hyperparameter flag of the trainer, because each trial runs
+`python -m trainer.task ... --<parameterId>=<value>`, and the metricId must be a metric the
+trainer can report (`--hypertune-metric`). The cloud job (`scripts/hptune.sh`) and the local
+sweep (`python -m trainer.sweep`) both read the study through `load()`.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
+from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 
 from trainer.cloud.settings import ConfigError, read_yaml_mapping
+from trainer.hparams import HParams
 
 DEFAULT_PATH = Path("config/hptuning.yaml")
 TRIAL_COUNT_KEYS = ("maxTrialCount", "parallelTrialCount", "maxFailedTrialCount")
 VALUE_SPECS = ("doubleValueSpec", "integerValueSpec", "discreteValueSpec", "categoricalValueSpec")
 LOG_SCALES = ("UNIT_LOG_SCALE", "UNIT_REVERSE_LOG_SCALE")
+GOALS = ("MAXIMIZE", "MINIMIZE")
+METRIC_FLAG = "hypertune-metric"
+
+
+def _parser_actions() -> list:
+    from trainer.task import build_parser  # noqa: PLC0415 -- task.py is light without TensorFlow
+
+    return build_parser()._actions
+
+
+def _flag_action(flag: str):
+    (action,) = [a for a in _parser_actions() if f"--{flag}" in a.option_strings]
+    return action
 
 
 def trainer_flags() -> set[str]:
     """The trainer's long options without their dashes: 'learning-rate', 'batch-size', ..."""
-    from trainer.task import build_parser  # noqa: PLC0415 -- task.py is light without TensorFlow
-
     return {
         option[2:]
-        for action in build_parser()._actions
+        for action in _parser_actions()
         for option in action.option_strings
         if option.startswith("--")
     }
 
 
-def _check_parameter(path: Path, parameter: dict, flags: set[str]) -> None:
+def tunable_flags() -> set[str]:
+    """The trainer flags a study may tune: one per hyperparameter (trainer.hparams.HParams)."""
+    return {field.name.replace("_", "-") for field in fields(HParams)} & trainer_flags()
+
+
+def reportable_metrics() -> tuple[str, ...]:
+    """The metrics the trainer can report: the choices of its --hypertune-metric flag."""
+    return tuple(_flag_action(METRIC_FLAG).choices)
+
+
+def _check_trainer_accepts(where: str, flag: str, value) -> None:
+    """The trainer's own parser must take `--flag=value`, as a trial would pass it."""
+    action = _flag_action(flag)
+    try:
+        parsed = action.type(str(value)) if action.type else str(value)
+    except (ValueError, TypeError, argparse.ArgumentTypeError) as err:
+        raise ConfigError(f"{where}: the trainer refuses --{flag}={value} ({err})") from None
+    if action.choices and parsed not in action.choices:
+        raise ConfigError(
+            f"{where}: the trainer refuses --{flag}={value}; choose from "
+            f"{', '.join(map(str, action.choices))}"
+        )
+
+
+def _check_parameter(path: Path, parameter, flags: set[str]) -> None:
+    if not isinstance(parameter, dict):
+        raise ConfigError(f"{path}: each parameter must be a mapping, not {parameter!r}")
     parameter_id = parameter.get("parameterId")
     where = f"{path}: parameter {parameter_id!r}"
     if parameter_id not in flags:
-        raise ConfigError(f"{where} is not a trainer flag; use one of {', '.join(sorted(flags))}")
+        raise ConfigError(
+            f"{where} is not a hyperparameter flag of the trainer; "
+            f"use one of {', '.join(sorted(flags))}"
+        )
     specs = [key for key in VALUE_SPECS if key in parameter]
     if len(specs) != 1:
         raise ConfigError(f"{where} needs exactly one of {', '.join(VALUE_SPECS)}")
-    spec = parameter[specs[0]]
-    if specs[0] in ("doubleValueSpec", "integerValueSpec"):
+    kind, spec = specs[0], parameter[specs[0]]
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: {kind} must be a mapping")
+    if kind in ("doubleValueSpec", "integerValueSpec"):
         low, high = spec.get("minValue"), spec.get("maxValue")
-        if not (isinstance(low, (int, float)) and isinstance(high, (int, float)) and low < high):
-            raise ConfigError(f"{where}: minValue must be a number below maxValue")
+        number = int if kind == "integerValueSpec" else (int, float)
+        if not all(isinstance(v, number) and not isinstance(v, bool) for v in (low, high)):
+            what = "whole numbers" if kind == "integerValueSpec" else "numbers"
+            raise ConfigError(f"{where}: minValue and maxValue must be {what}")
+        if not low < high:
+            raise ConfigError(f"{where}: minValue ({low}) must be below maxValue ({high})")
         if parameter.get("scaleType") in LOG_SCALES and not low > 0:
-            raise ConfigError(f"{where}: a log scale needs minValue > 0, not {low}")
-    elif not spec.get("values"):
-        raise ConfigError(f"{where}: {specs[0]} needs a list of values")
-    elif specs[0] == "discreteValueSpec" and not all(
-        isinstance(v, (int, float)) and math.isfinite(v) for v in spec["values"]
-    ):
-        raise ConfigError(f"{where}: discreteValueSpec values must be numbers")
+            raise ConfigError(
+                f"{where}: a log scale needs a range above 0, but minValue is {low}; "
+                "raise minValue or use UNIT_LINEAR_SCALE"
+            )
+        values = [low, high]
+    else:
+        values = spec.get("values")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{where}: {kind} needs a list of values")
+        if kind == "discreteValueSpec" and not all(
+            isinstance(v, (int, float)) and math.isfinite(v) for v in values
+        ):
+            raise ConfigError(f"{where}: discreteValueSpec values must be numbers")
+    for value in values:
+        _check_trainer_accepts(where, parameter_id, value)
+
+
+def _check_metric(path: Path, metric: dict) -> None:
+    metrics = reportable_metrics()
+    if not isinstance(metric, dict) or metric.get("metricId") not in metrics:
+        got = metric.get("metricId") if isinstance(metric, dict) else metric
+        raise ConfigError(
+            f"{path}: metric {got!r} is not one the trainer reports; use one of "
+            f"{', '.join(metrics)}"
+        )
+    if metric.get("goal") not in GOALS:
+        raise ConfigError(
+            f"{path}: metric {metric['metricId']!r} needs a goal, MAXIMIZE or MINIMIZE, "
+            f"not {metric.get('goal')!r}"
+        )
 
 
 def load(path: Path = DEFAULT_PATH) -> dict:
@@ -64,9 +140,14 @@ def load(path: Path = DEFAULT_PATH) -> dict:
         raise ConfigError(f"{path}: studySpec needs metrics and parameters")
     if len(study["metrics"]) != 1:
         raise ConfigError(f"{path}: the trainer reports one metric; list exactly one")
-    flags = trainer_flags()
+    _check_metric(path, study["metrics"][0])
+    flags = tunable_flags()
     for parameter in study["parameters"]:
         _check_parameter(path, parameter, flags)
+    ids = [parameter["parameterId"] for parameter in study["parameters"]]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ConfigError(f"{path}: parameter {', '.join(twice)} is listed twice")
     for key in TRIAL_COUNT_KEYS:
         required = key != "maxFailedTrialCount"
         if (required or key in config) and not (
@@ -87,3 +168,23 @@ def trial_counts(path: Path = DEFAULT_PATH) -> dict:
     """maxTrialCount, parallelTrialCount and maxFailedTrialCount, as far as the file sets them."""
     config = load(path)
     return {key: config[key] for key in TRIAL_COUNT_KEYS if key in config}
+
+
+def metric(config: dict) -> tuple[str, str]:
+    """The study's (metricId, goal) from a loaded config."""
+    spec = config["studySpec"]["metrics"][0]
+    return spec["metricId"], spec["goal"]
+
+
+def trial_args(config: dict, fixed: Sequence[str] = ()) -> list[str]:
+    """The trainer flags of every trial beside the tuned ones: `fixed` (the user's), then the
+    study's metric. A fixed flag that the study sets too is refused: which would win?"""
+    tuned = {parameter["parameterId"] for parameter in config["studySpec"]["parameters"]}
+    for arg in fixed:
+        flag = arg.split("=", 1)[0]
+        if flag.startswith("--") and flag[2:] in tuned | {METRIC_FLAG}:
+            raise ConfigError(
+                f"{flag} is set for each trial by the tuning config; leave it out of the "
+                "trainer arguments"
+            )
+    return [*fixed, f"--{METRIC_FLAG}={metric(config)[0]}"]

@@ -113,7 +113,8 @@ def make_plan(args: argparse.Namespace, root: Path) -> Plan:
     digest = package.source_hash(root)
     train_files = args.train_files or settings.train_files
     eval_files = args.eval_files or settings.eval_files
-    trainer_args = jobspec.trainer_args(train_files, eval_files, args.trainer_args)
+    extra_args = hptuning.trial_args(tuning, args.trainer_args) if tuning else args.trainer_args
+    trainer_args = jobspec.trainer_args(train_files, eval_files, extra_args)
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     job_id = f"{'hptune-' if args.tune else ''}{tier.lower()}-{stamp}-{secrets.token_hex(2)}"
