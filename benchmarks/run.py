@@ -59,7 +59,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "project"
         copier.run_copy(
-            template, str(project), defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True
+            template,
+            str(project),
+            defaults=True,
+            unsafe=True,
+            vcs_ref="HEAD",
+            quiet=True,
+            skip_tasks=True,  # no `git init` message in the tables
         )
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
         for script, script_args in runs:
