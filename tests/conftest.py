@@ -130,6 +130,28 @@ def gcloud_env(tmp_path) -> dict[str, str]:
     return env
 
 
+# Tuning parameters that the config loader must refuse, each with its message: an unknown id
+# (the trainer's flag is learning-rate), min above max, and a log scale reaching 0.
+BAD_TUNING_PARAMETERS = [
+    (
+        {"parameterId": "learning_rate", "doubleValueSpec": {"minValue": 0.1, "maxValue": 1}},
+        "parameter 'learning_rate' is not a hyperparameter flag of the trainer",
+    ),
+    (
+        {"parameterId": "dropout", "doubleValueSpec": {"minValue": 0.5, "maxValue": 0.1}},
+        "parameter 'dropout': minValue (0.5) must be below maxValue (0.1)",
+    ),
+    (
+        {
+            "parameterId": "learning-rate",
+            "doubleValueSpec": {"minValue": 0.0, "maxValue": 0.1},
+            "scaleType": "UNIT_LOG_SCALE",
+        },
+        "parameter 'learning-rate': a log scale needs a range above 0, but minValue is 0.0",
+    ),
+]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

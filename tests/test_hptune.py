@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import VENV_BIN, run
+from conftest import BAD_TUNING_PARAMETERS, VENV_BIN, run
 
 MAKE_VENV = f"VENV={VENV_BIN.parent}"
 METRIC = "val_accuracy"  # the default project's metricId (a classifier)
@@ -121,24 +121,7 @@ def test_the_ranking_matches_the_trials_metric_files(swept, default_project):
 
 @pytest.mark.parametrize(
     ("parameter", "message"),
-    [
-        (
-            {"parameterId": "learning_rate", "doubleValueSpec": {"minValue": 0.1, "maxValue": 1}},
-            "parameter 'learning_rate' is not a hyperparameter flag of the trainer",
-        ),
-        (
-            {"parameterId": "dropout", "doubleValueSpec": {"minValue": 0.5, "maxValue": 0.1}},
-            "parameter 'dropout': minValue (0.5) must be below maxValue (0.1)",
-        ),
-        (
-            {
-                "parameterId": "learning-rate",
-                "doubleValueSpec": {"minValue": 0.0, "maxValue": 0.1},
-                "scaleType": "UNIT_LOG_SCALE",
-            },
-            "parameter 'learning-rate': a log scale needs a range above 0, but minValue is 0.0",
-        ),
-    ],
+    BAD_TUNING_PARAMETERS,
 )
 def test_a_bad_tuning_config_is_refused_before_any_trial(
     default_project, tmp_path, parameter, message

@@ -24,7 +24,7 @@ from google.protobuf import json_format
 
 from endpoints import RecordingEndpoint, google_apis_endpoint, storage_with_locations
 
-from conftest import VENV_BIN, render, run, storage_client
+from conftest import BAD_TUNING_PARAMETERS, VENV_BIN, render, run, storage_client
 
 pytestmark = pytest.mark.xdist_group("submit")
 
@@ -359,24 +359,7 @@ def test_hptune_sends_a_valid_tuning_job(cloud):
 
 @pytest.mark.parametrize(
     ("parameter", "message"),
-    [
-        (
-            {"parameterId": "learning_rate", "doubleValueSpec": {"minValue": 0.1, "maxValue": 1}},
-            "parameter 'learning_rate' is not a hyperparameter flag of the trainer",
-        ),
-        (
-            {"parameterId": "dropout", "doubleValueSpec": {"minValue": 0.5, "maxValue": 0.1}},
-            "parameter 'dropout': minValue (0.5) must be below maxValue (0.1)",
-        ),
-        (
-            {
-                "parameterId": "learning-rate",
-                "doubleValueSpec": {"minValue": 0.0, "maxValue": 0.1},
-                "scaleType": "UNIT_LOG_SCALE",
-            },
-            "parameter 'learning-rate': a log scale needs a range above 0, but minValue is 0.0",
-        ),
-    ],
+    BAD_TUNING_PARAMETERS,
 )
 def test_a_bad_tuning_config_is_refused_before_anything_is_sent(cloud, parameter, message):
     path = cloud.project / "config/hptuning.yaml"
