@@ -7,6 +7,7 @@ they never depend on the live checkout being clean and `_commit` always resolves
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import socket
@@ -150,6 +151,29 @@ BAD_TUNING_PARAMETERS = [
         "parameter 'learning-rate': a log scale needs a range above 0, but minValue is 0.0",
     ),
 ]
+
+
+def write_houses(path: Path, n: int = 300, missing_rooms: str = "") -> Path:
+    """House prices, a regression dataset unlike the penguins: unused columns (an id, a note with
+    a comma), and missing values (empty, or `missing_rooms` in the rooms column)."""
+    cities = ["Lyon", "Oslo", "Kyoto"]
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["listing_id", "city", "rooms", "notes", "area_m2", "price"])
+        for i in range(n):
+            rooms, area, city = 1 + i % 5, 30 + (i * 7) % 90, cities[i % 3]
+            price = 1000 * area + 20000 * rooms + 50000 * cities.index(city)
+            writer.writerow(
+                [
+                    f"id-{i}",
+                    city if i % 11 else "",
+                    rooms if i % 13 else missing_rooms,
+                    "has, a comma",
+                    area,
+                    price if i % 29 else "",
+                ]
+            )
+    return path
 
 
 def free_port() -> int:

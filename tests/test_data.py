@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, VENV_BIN, copier_config, render, run
+from conftest import ROOT, VENV_BIN, copier_config, render, run, write_houses
 
 sys.path.insert(0, str(ROOT / "template"))
 from trainer import data
@@ -32,28 +32,6 @@ def _prepare(tmp_path: Path, source: Path, *flags: str) -> Path:
 
 def _rows(path: Path) -> list[str]:
     return path.read_text().splitlines()[1:]
-
-
-def write_houses(path: Path, n: int = 300) -> Path:
-    """A regression dataset with unused columns (an id, a constant note) and missing values."""
-    cities = ["Lyon", "Oslo", "Kyoto"]
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["listing_id", "city", "rooms", "notes", "area_m2", "price"])
-        for i in range(n):
-            rooms, area, city = 1 + i % 5, 30 + (i * 7) % 90, cities[i % 3]
-            price = 1000 * area + 20000 * rooms + 50000 * cities.index(city)
-            writer.writerow(
-                [
-                    f"id-{i}",
-                    city if i % 11 else "",
-                    rooms if i % 13 else "NULL",
-                    "has, a comma",
-                    area,
-                    price if i % 29 else "",
-                ]
-            )
-    return path
 
 
 # ------------------------------------------------------------------------------------- split
@@ -135,7 +113,7 @@ def test_appending_rows_never_moves_an_old_row(tmp_path):
 
 
 def test_a_key_column_keeps_a_row_in_place_when_its_other_values_change(tmp_path):
-    houses = write_houses(tmp_path / "houses.csv", n=120)
+    houses = write_houses(tmp_path / "houses.csv", n=120, missing_rooms="NULL")
     by_key = {}
     for variant in ("original", "edited"):
         if variant == "edited":
@@ -163,7 +141,9 @@ def test_the_proposal_for_the_sample_is_the_default_answers():
 
 
 def test_the_proposal_for_a_regression_skips_unused_columns(tmp_path):
-    proposal = data.propose_schema(data.describe(write_houses(tmp_path / "houses.csv")), "price")
+    proposal = data.propose_schema(
+        data.describe(write_houses(tmp_path / "houses.csv", missing_rooms="NULL")), "price"
+    )
     assert proposal.task_type == "regression"
     assert proposal.numeric == ["rooms", "area_m2"]
     assert proposal.categorical == ["city"]
@@ -187,7 +167,7 @@ def committed_project(template, tmp_path_factory) -> Path:
 def test_the_printed_copier_line_applies_the_proposal_and_training_runs(
     committed_project, tmp_path
 ):
-    houses = write_houses(tmp_path / "houses.csv")
+    houses = write_houses(tmp_path / "houses.csv", missing_rooms="NULL")
     python = str(VENV_BIN / "python")
     result = run(
         [python, "-m", "trainer.data", "schema", str(houses), "--label", "price"],

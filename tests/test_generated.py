@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
-from conftest import VENV_BIN, render, run
+from conftest import VENV_BIN, render, run, write_houses
 
 MAKE_VENV = f"VENV={VENV_BIN.parent}"
 
@@ -65,25 +64,8 @@ def test_another_dataset_trains_and_serves(template, tmp_path, gcloud_env):
         categorical_features=["city"],
         model_type="wide_deep",
     )
-    columns = ["listing_id", "city", "rooms", "notes", "area_m2", "price"]
-    cities = ["Lyon", "Oslo", "Kyoto"]
     for name, n in (("train.csv", 300), ("eval.csv", 60)):
-        with (tmp_path / name).open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(columns)
-            for i in range(n):
-                rooms, area, city = 1 + i % 5, 30 + (i * 7) % 90, cities[i % 3]
-                price = 1000 * area + 20000 * rooms + 50000 * cities.index(city)
-                writer.writerow(
-                    [
-                        f"id-{i}",
-                        city if i % 11 else "",
-                        rooms if i % 13 else "",
-                        "has, a comma",
-                        area,
-                        price if i % 29 else "",
-                    ]
-                )
+        write_houses(tmp_path / name, n)
     job_dir = tmp_path / "job"
     result = run(
         [
