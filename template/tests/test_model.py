@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from trainer.features import SCHEMA
@@ -28,7 +28,7 @@ def _raw_instances(n: int) -> dict[str, tf.Tensor]:
 
 def test_training_reports_final_metrics(trained):
     result, job_dir = trained
-    assert result.metrics["loss"] == pytest.approx(result.metrics["loss"])  # not NaN
+    assert math.isfinite(result.metrics["loss"]), result.metrics
     assert json.loads((job_dir / "metrics.json").read_text()) == result.metrics
     assert any((job_dir / "logs").iterdir()), "no TensorBoard logs"
 
