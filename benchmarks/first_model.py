@@ -16,7 +16,9 @@ import tempfile
 import time
 from datetime import datetime
 
-COPIER = os.path.join(os.path.dirname(sys.executable), "copier")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from render import copier_copy
+
 VENV = os.path.dirname(os.path.dirname(sys.executable))
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ (.*)$")
 
@@ -47,21 +49,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         project = os.path.join(tmp, "penguins")
         t0 = time.time()
-        subprocess.run(
-            [
-                COPIER,
-                "copy",
-                "--trust",
-                "--defaults",
-                "--quiet",
-                "--vcs-ref",
-                "HEAD",
-                args.template,
-                project,
-            ],
-            check=True,
-            capture_output=True,
-        )
+        copier_copy(args.template, project)
         t1 = time.time()
         train = subprocess.run(
             ["make", "train", f"VENV={VENV}", f"TRAINER_ARGS=--num-epochs {args.num_epochs}"],

@@ -14,6 +14,15 @@ import time
 COPIER = os.path.join(os.path.dirname(sys.executable), "copier")
 
 
+def copier_copy(template: str, dest: str) -> None:
+    """`copier copy --trust --defaults` of the template's HEAD, as a user runs it."""
+    subprocess.run(
+        [COPIER, "copy", "--trust", "--defaults", "--quiet", "--vcs-ref", "HEAD", template, dest],
+        check=True,
+        capture_output=True,
+    )
+
+
 def one_file_template(directory: str) -> str:
     """The smallest template: one question, one rendered file, in a git repo as ours is."""
     os.makedirs(directory)
@@ -32,21 +41,7 @@ def median_copy_seconds(template: str, repeats: int, tmp: str) -> float:
     for i in range(repeats):
         dest = os.path.join(tmp, f"out-{os.path.basename(template)}-{i}")
         start = time.perf_counter()
-        subprocess.run(
-            [
-                COPIER,
-                "copy",
-                "--trust",
-                "--defaults",
-                "--quiet",
-                "--vcs-ref",
-                "HEAD",
-                template,
-                dest,
-            ],
-            check=True,
-            capture_output=True,
-        )
+        copier_copy(template, dest)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

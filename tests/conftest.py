@@ -8,6 +8,7 @@ they never depend on the live checkout being clean and `_commit` always resolves
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import socket
@@ -55,6 +56,22 @@ def run(
             f"\n--- stderr\n{result.stderr[-6000:]}"
         )
     return result
+
+
+def local_predict(
+    model_dir: Path, instances: Path | str, cwd: Path, gcloud_env: dict[str, str]
+) -> list[dict]:
+    """The predictions of the real `gcloud ai-platform local predict`, one dict per instance."""
+    result = run(
+        [
+            *("gcloud", "ai-platform", "local", "predict"),
+            *("--model-dir", str(model_dir), "--json-instances", str(instances)),
+            *("--format", "json"),
+        ],
+        cwd=cwd,
+        env=gcloud_env,
+    )
+    return json.loads(result.stdout)["predictions"]
 
 
 def copier_config() -> dict:

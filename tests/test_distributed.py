@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VENV_BIN, run
+from conftest import VENV_BIN, local_predict, run
 
 MAKE_VENV = f"VENV={VENV_BIN.parent}"
 SPECIES = {"Adelie", "Chinstrap", "Gentoo"}
@@ -40,23 +40,8 @@ def free_ports(count: int) -> int:
 
 def served_classes(model_dir: Path, project: Path, gcloud_env: dict[str, str]) -> list[str]:
     """The classes `gcloud ai-platform local predict` gives for data/instances.json."""
-    result = run(
-        [
-            "gcloud",
-            "ai-platform",
-            "local",
-            "predict",
-            "--model-dir",
-            str(model_dir),
-            "--json-instances",
-            "data/instances.json",
-            "--format",
-            "json",
-        ],
-        cwd=project,
-        env=gcloud_env,
-    )
-    return [p["classes"] for p in json.loads(result.stdout)["predictions"]]
+    predictions = local_predict(model_dir, "data/instances.json", project, gcloud_env)
+    return [p["classes"] for p in predictions]
 
 
 def final_evaluations(log: str) -> list[dict[str, float]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import VENV_BIN, render, run, write_houses
+from conftest import VENV_BIN, local_predict, render, run, write_houses
 
 MAKE_VENV = f"VENV={VENV_BIN.parent}"
 
@@ -92,22 +92,6 @@ def test_another_dataset_trains_and_serves(template, tmp_path, gcloud_env):
         + json.dumps({"city": "", "rooms": 2.0, "area_m2": 45.0})
         + "\n"
     )
-    result = run(
-        [
-            "gcloud",
-            "ai-platform",
-            "local",
-            "predict",
-            "--model-dir",
-            str(job_dir / "model"),
-            "--json-instances",
-            str(instances),
-            "--format",
-            "json",
-        ],
-        cwd=project,
-        env=gcloud_env,
-    )
-    predictions = json.loads(result.stdout)["predictions"]
+    predictions = local_predict(job_dir / "model", instances, project, gcloud_env)
     assert len(predictions) == 2
     assert all(set(p) == {"predictions"} and p["predictions"] > 0 for p in predictions)
