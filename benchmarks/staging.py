@@ -6,7 +6,7 @@ plain `cp` of the same file.
 Starts gcp-storage-emulator (in memory) on a free local port, writes one file of random bytes,
 and times, best and median of the repeats:
 - `cp` of the file to another path on the same disk (the floor: a local copy);
-- trainer.gcs.upload_if_changed of the file, as `make stage-data` sends it (CRC32C; above
+- workflow.gcs.upload_if_changed of the file, as `make stage-data` sends it (CRC32C; above
   16 MiB resumable, in 8 MiB chunks), each time to a new object so that it really uploads;
 - the same call again on an unchanged object (CRC32C of the file plus one metadata request);
 - a single-request upload of the same file, to show what the resumable chunks cost.
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "template"))
 from google.auth.credentials import AnonymousCredentials  # noqa: E402
 from google.cloud import storage  # noqa: E402
 
-from trainer import gcs  # noqa: E402
+from workflow import gcs  # noqa: E402
 
 
 def start_emulator() -> tuple[subprocess.Popen, str]:

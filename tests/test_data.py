@@ -1,4 +1,4 @@
-"""trainer/data.py on the bundled sample and on a second dataset: the split reproduces the shipped
+"""workflow/data.py on the bundled sample and on a second dataset: the split reproduces the shipped
 files, holds its fractions and never moves an old row; the schema proposal matches the expected
 answers, copier applies it, and the trainer trains with it."""
 
@@ -16,7 +16,7 @@ import yaml
 from conftest import ROOT, VENV_BIN, copier_config, render, run, write_houses
 
 sys.path.insert(0, str(ROOT / "template"))
-from trainer import data
+from workflow import data
 
 SAMPLE = ROOT / "template" / "data"
 
@@ -170,7 +170,7 @@ def test_the_printed_copier_line_applies_the_proposal_and_training_runs(
     houses = write_houses(tmp_path / "houses.csv", missing_rooms="NULL")
     python = str(VENV_BIN / "python")
     result = run(
-        [python, "-m", "trainer.data", "schema", str(houses), "--label", "price"],
+        [python, "-m", "workflow.data", "schema", str(houses), "--label", "price"],
         cwd=committed_project,
     )
     [line] = [
@@ -190,7 +190,7 @@ def test_the_printed_copier_line_applies_the_proposal_and_training_runs(
         [
             python,
             "-m",
-            "trainer.data",
+            "workflow.data",
             "prepare",
             str(houses),
             "--key",

@@ -1,4 +1,4 @@
-"""trainer/gcs.py against a storage emulator and a bucket-metadata endpoint: the location check,
+"""workflow/gcs.py against a storage emulator and a bucket-metadata endpoint: the location check,
 bucket creation, and uploads that skip unchanged files."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from endpoints import bucket_metadata_endpoint
 from conftest import ROOT, storage_client
 
 sys.path.insert(0, str(ROOT / "template"))
-from trainer import gcs
+from workflow import gcs
 
 
 @pytest.fixture

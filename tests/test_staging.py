@@ -1,4 +1,4 @@
-"""Staging data in Cloud Storage (trainer/staging.py and `make stage-data`), against the storage
+"""Staging data in Cloud Storage (workflow/staging.py and `make stage-data`), against the storage
 emulator behind a proxy that keeps bucket locations, and endpoints that answer bucket metadata:
 the bucket is created the right way, bytes land unchanged, unchanged files are not sent again,
 and wrong buckets or bad input stop everything before the first upload."""
@@ -18,7 +18,7 @@ from test_answers import BAD_ANSWERS
 from conftest import ROOT, VENV_BIN, render, run, storage_client
 
 sys.path.insert(0, str(ROOT / "template"))
-from trainer import gcs, staging
+from workflow import gcs, staging
 
 COLUMNS = ("species", "island", "bill_length_mm")
 MAKE_VENV = f"VENV={VENV_BIN.parent}"

@@ -10,4 +10,4 @@ if [[ $# -gt 0 && $1 != -* ]]; then
     tier=$1
     shift
 fi
-exec "${PYTHON:-.venv/bin/python}" -m trainer.cloud.submit "$tier" --tune "$@"
+exec "${PYTHON:-.venv/bin/python}" -m workflow.cloud.submit "$tier" --tune "$@"

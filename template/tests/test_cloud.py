@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trainer.cloud import hptuning, jobspec, package, tiers
-from trainer.cloud.settings import ConfigError, load_settings
+from workflow.cloud import hptuning, jobspec, package, tiers
+from workflow.cloud.settings import ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

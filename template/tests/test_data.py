@@ -1,4 +1,4 @@
-"""Data preparation (trainer/data.py): cleaning, the hash split, describe and the schema proposal.
+"""Data preparation (workflow/data.py): cleaning, the hash split, describe and the schema proposal.
 
 The data are synthetic, with a schema of their own, so that these tests hold whatever dataset the
 project was generated for.
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from trainer import data
 from trainer.schema import MISSING_VALUES, Schema
+from workflow import data
 
 from conftest import synthetic_rows, write_csv
 
@@ -134,7 +134,7 @@ def test_the_command_line_starts_without_tensorflow_and_reports_bad_input(tmp_pa
     source.write_text("1.5,red,low\n")
     code = (
         "import sys\n"
-        "from trainer import data\n"
+        "from workflow import data\n"
         "try:\n"
         f"    sys.exit(data.main(['describe', {str(source)!r}]))\n"
         "finally:\n"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trainer import sweep
-from trainer.cloud import hptuning
-from trainer.cloud.settings import ConfigError
+from workflow import sweep
+from workflow.cloud import hptuning
+from workflow.cloud.settings import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAMETERS = [

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from trainer.cloud import gcloud
+from workflow.cloud import gcloud
 
 DOCKER_BUILDER = "gcr.io/cloud-builders/docker"
 BUILD_TIMEOUT = "3600s"  # the GPU build downloads the CUDA wheels

@@ -1,6 +1,6 @@
 """A local hyperparameter sweep over the study in config/hptuning.yaml (`make hptune-local`):
 
-    python -m trainer.sweep [--trials N] [--parallel K] [--seed S] [--algorithm grid|random]
+    python -m workflow.sweep [--trials N] [--parallel K] [--seed S] [--algorithm grid|random]
         [--num-epochs E] [--train-files F ...] [--eval-files F ...] [--output-dir DIR]
         [-- TRAINER_ARGS...]
 
@@ -33,8 +33,8 @@ from datetime import datetime
 from pathlib import Path
 
 from trainer import trial as trial_paths
-from trainer.cloud import hptuning
-from trainer.cloud.settings import ConfigError
+from workflow.cloud import hptuning
+from workflow.cloud.settings import ConfigError
 
 ALGORITHMS = ("random", "grid")
 METRIC_FILE = "hypertune.metrics"
@@ -329,7 +329,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         split = argv.index("--")
         own, trainer_args = argv[:split], argv[split + 1 :]
     parser = argparse.ArgumentParser(
-        prog="python -m trainer.sweep",
+        prog="python -m workflow.sweep",
         description="Run a local hyperparameter sweep over the study of config/hptuning.yaml "
         "(as scripts/hptune.sh runs it on Vertex AI). Arguments after -- go to every trial.",
     )

@@ -5,7 +5,7 @@ limits beside it; `trial_args()` the trainer flags every trial gets. Every param
 hyperparameter flag of the trainer, because each trial runs
 `python -m trainer.task ... --<parameterId>=<value>`, and the metricId must be a metric the
 trainer can report (`--hypertune-metric`). The cloud job (`scripts/hptune.sh`) and the local
-sweep (`python -m trainer.sweep`) both read the study through `load()`.
+sweep (`python -m workflow.sweep`) both read the study through `load()`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
-from trainer.cloud.settings import ConfigError, read_yaml_mapping
 from trainer.hparams import HParams
+from workflow.cloud.settings import ConfigError, read_yaml_mapping
 
 DEFAULT_PATH = Path("config/hptuning.yaml")
 TRIAL_COUNT_KEYS = ("maxTrialCount", "parallelTrialCount", "maxFailedTrialCount")

@@ -9,9 +9,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from trainer import gcs
-from trainer.cloud import gcloud, package
-from trainer.cloud.settings import CloudSettings
+from workflow import gcs
+from workflow.cloud import gcloud, package
+from workflow.cloud.settings import CloudSettings
 
 GLOB_CHARACTERS = re.compile(r"[*?\[]")
 

@@ -1,7 +1,7 @@
 """Submits the trainer to Vertex AI with a scale-tier preset (scripts/submit.sh), or a
 hyperparameter tuning job whose trials run on that tier (scripts/hptune.sh):
 
-    python -m trainer.cloud.submit [TIER] [--tune] [--dry-run] [-- TRAINER_ARGS...]
+    python -m workflow.cloud.submit [TIER] [--tune] [--dry-run] [-- TRAINER_ARGS...]
 
 The steps: read config/cloud.mk, config/cloud.yaml and config/tiers.yaml; check everything the
 job needs (preflight); ship the trainer (upload the sdist, or build the image with Cloud
@@ -26,9 +26,9 @@ import google.auth.exceptions
 import yaml
 from google.api_core import exceptions as google_exceptions
 
-from trainer import gcs
-from trainer.cloud import cloudbuild, gcloud, hptuning, jobspec, package, preflight, tiers
-from trainer.cloud.settings import CONTAINERS, CloudSettings, ConfigError, load_settings
+from workflow import gcs
+from workflow.cloud import cloudbuild, gcloud, hptuning, jobspec, package, preflight, tiers
+from workflow.cloud.settings import CONTAINERS, CloudSettings, ConfigError, load_settings
 
 BUILD_DIR = Path("build/cloud")
 # The console page of a job, as google-cloud-aiplatform 2.7 links it.

@@ -1,6 +1,6 @@
 """Staging the prepared data in Cloud Storage, where the training job reads it:
 
-    python -m trainer.staging --project P --bucket B --region R data/train.csv data/eval.csv
+    python -m workflow.staging --project P --bucket B --region R data/train.csv data/eval.csv
 
 Everything is checked before the first byte leaves: each file exists and is a CSV with the
 columns the trainer reads, and the bucket name is valid. Then the bucket is created when it is
@@ -19,7 +19,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer import data, gcs
+from workflow import data, gcs
 
 
 class StagingError(Exception):
@@ -143,7 +143,7 @@ def report(staged: Sequence[Staged]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m trainer.staging",
+        prog="python -m workflow.staging",
         description="Upload prepared data to a single-region bucket in the job's region.",
     )
     parser.add_argument("files", nargs="+", metavar="FILE")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainer.cloud.settings import ConfigError, read_yaml_mapping
+from workflow.cloud.settings import ConfigError, read_yaml_mapping
 
 TIERS = ("BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM")
 POOL_ROLES = ("chief", "workers", "parameter_servers", "evaluators")

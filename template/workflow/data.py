@@ -1,8 +1,8 @@
 """Preparing a CSV dataset before training: clean it, split it, describe it, propose its schema.
 
-    python -m trainer.data prepare data/penguins.csv --out-dir data   # clean, then split
-    python -m trainer.data describe data/penguins.csv
-    python -m trainer.data schema data/penguins.csv --label species
+    python -m workflow.data prepare data/penguins.csv --out-dir data   # clean, then split
+    python -m workflow.data describe data/penguins.csv
+    python -m workflow.data schema data/penguins.csv --label species
 
 The split is by a hash of each row (or of a key column), never by position or a random draw:
 re-running it gives the same files, and appending rows never moves an old row to another split,
@@ -544,7 +544,7 @@ def _default_label() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m trainer.data",
+        prog="python -m workflow.data",
         description="Prepare a CSV dataset: clean it, split it, describe it, propose its schema.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
