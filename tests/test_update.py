@@ -1,5 +1,6 @@
 """The template's lifecycle: `copier update` brings a new release into a project without losing
-the team's edits, a rename ships a migration that carries those edits along, and the generated
+the team's edits, a rename ships a migration that carries those edits along, an answer changed
+on update (a new task type) reaches the generated config the team has edited, and the generated
 CI lints, tests, and looks for newer releases.
 
 Each history is a snapshot of the working tree tagged OLD, then a release made here (NEW) that
@@ -297,6 +298,57 @@ def test_update_with_data_changes_one_answer_and_keeps_edits(reanswered):
     assert 'DEFAULT_MODEL_TYPE = "linear"' in (project / "trainer/features.py").read_text()
     assert (project / "trainer/model.py").read_text().endswith(TEAM_FUNCTION)
     assert files_with_conflict_markers(project) == []
+
+
+# ---------------------------------------------------------------- a new task type through an update
+
+TEAM_TRIAL_BUDGET = ("maxTrialCount: 20", "maxTrialCount: 12  # the team's tuning budget")
+# The penguins as a regression: body mass from the other measurements, the species and more.
+REGRESSION = {
+    "task_type": "regression",
+    "label_column": "body_mass_g",
+    "numeric_features": "[bill_length_mm, bill_depth_mm, flipper_length_mm]",
+    "categorical_features": "[species, island, sex]",
+}
+
+
+@pytest.fixture(scope="module")
+def retasked(tmp_path_factory):
+    """A project copied at OLD whose team cut the trial budget in config/hptuning.yaml, then
+    updated to NEW with the task type changed to regression through `--data`."""
+    template = template_history(tmp_path_factory, "retask-history", touches_team_files=False)
+    project = copy_and_commit(template, tmp_path_factory.mktemp("retasked") / "project")
+    edit(project / "config/hptuning.yaml", replace_once(*TEAM_TRIAL_BUDGET))
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "the team's trial budget")
+    copier_update(project, *(f"--data={key}={value}" for key, value in REGRESSION.items()))
+    return project
+
+
+@pytest.mark.xdist_group("update-retask")
+def test_a_new_task_type_reaches_the_tuning_config_beside_the_team_edit(retasked):
+    text = (retasked / "config/hptuning.yaml").read_text()
+    config = yaml.safe_load(text)
+    assert config["studySpec"]["metrics"] == [{"metricId": "val_rmse", "goal": "MINIMIZE"}]
+    assert TEAM_TRIAL_BUDGET[1] in text.splitlines()
+    assert config["maxTrialCount"] == 12
+    assert files_with_conflict_markers(retasked) == []
+
+
+@pytest.mark.xdist_group("update-retask")
+def test_the_tuning_dry_run_follows_the_new_task_type(retasked, gcloud_env):
+    result = run(
+        ["bash", "scripts/hptune.sh", "--dry-run"],
+        cwd=retasked,
+        env=gcloud_env | {"PYTHON": str(VENV_BIN / "python")},
+    )
+    lines = result.stdout.splitlines()
+    create = next(i for i, line in enumerate(lines) if line.startswith("gcloud ai hp-tuning-jobs"))
+    job = yaml.safe_load("\n".join(lines[create + 1 :]))
+    assert job["studySpec"]["metrics"] == [{"metricId": "val_rmse", "goal": "MINIMIZE"}]
+    assert job["maxTrialCount"] == 12
+    (pool,) = job["trialJobSpec"]["workerPoolSpecs"]
+    assert "--hypertune-metric=val_rmse" in pool["containerSpec"]["args"]
 
 
 # ---------------------------------------------------------------- a project nobody edited
