@@ -1,10 +1,12 @@
 """Training as the cloud runs it: the real `gcloud ai-platform local train`, one process and a
-chief with a worker; and a job killed mid-epoch that resumes where it stopped, twice in a row."""
+chief with a worker; clusters of two and three report the metrics one process computes; and a
+job killed mid-epoch that resumes where it stopped, twice in a row."""
 
 from __future__ import annotations
 
 import ast
 import json
+import math
 import os
 import re
 import signal
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VENV_BIN, local_predict, run
+from conftest import VENV_BIN, local_predict, render, run, write_houses
 
 MAKE_VENV = f"VENV={VENV_BIN.parent}"
 SPECIES = {"Adelie", "Chinstrap", "Gentoo"}
@@ -100,6 +102,114 @@ def test_local_train_distributed_chief_and_worker(default_project, gcloud_env, t
     assert list(scratch.iterdir()) == [], "the worker left its temporary outputs behind"
     assert sorted(p.name for p in job_dir.iterdir()) == ["logs", "metrics.json", "model"]
     assert set(served_classes(job_dir / "model", default_project, gcloud_env)) <= SPECIES
+
+
+# -------------------------------------------------------------------------- a cluster's metrics
+
+BATCH_SIZE = 32
+# What one process computes from the exported model's predictions on every evaluation row at
+# once, in float64: the truth the cluster's reported metrics must equal.
+ONE_PROCESS_METRICS = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+from trainer import inputs
+from trainer.features import SCHEMA
+
+model_dir, eval_file, batch_size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+model = tf.saved_model.load(model_dir)
+serve = model.signatures["serving_default"]
+labels, predictions = [], []
+for features, label in inputs.make_dataset([eval_file], SCHEMA, [], batch_size, False):
+    labels.append(label.numpy())
+    predictions.append(serve(**features)["predictions"].numpy())
+error = np.concatenate(predictions).astype("float64") - np.concatenate(labels)
+mse = float(np.mean(error**2))
+metrics = {"loss": mse, "rmse": mse**0.5, "mean_absolute_error": float(np.mean(abs(error)))}
+print(json.dumps({"rows": int(error.size), "metrics": metrics}))
+"""
+VALIDATION_METRIC = re.compile(r"\bval_(\w+): (\S+)")
+TRAINING_LOSS = re.compile(r"/step - loss: (\S+)")
+
+
+@pytest.fixture(scope="module")
+def houses(template, tmp_path_factory) -> tuple[Path, Path, Path]:
+    """A regression project, and house prices shaped like issue 16's cars: 321 training rows and
+    65 evaluation rows with a label (write_houses leaves every 29th label empty). With batches of
+    32, each last batch holds one row, so every replica but one gets an empty share of it."""
+    root = tmp_path_factory.mktemp("houses")
+    project = render(
+        template,
+        root / "project",
+        project_name="House Prices",
+        task_type="regression",
+        label_column="price",
+        numeric_features=["rooms", "area_m2"],
+        categorical_features=["city"],
+    )
+    return project, write_houses(root / "train.csv", 333), write_houses(root / "eval.csv", 68)
+
+
+def one_process_metrics(project: Path, model_dir: Path, eval_csv: Path) -> dict[str, float]:
+    command = [str(VENV_BIN / "python"), "-c", ONE_PROCESS_METRICS, str(model_dir)]
+    result = run([*command, str(eval_csv), str(BATCH_SIZE)], cwd=project)
+    truth = json.loads(result.stdout.splitlines()[-1])
+    assert truth["rows"] % BATCH_SIZE == 1, f"the last batch must hold one row: {truth}"
+    return truth["metrics"]
+
+
+def logged_validations(log: str) -> list[dict[str, float]]:
+    """The validation metrics of each epoch line that `fit` printed, in every process."""
+    lines = [line for line in log.splitlines() if "val_loss: " in line]
+    return [{k: float(v) for k, v in VALIDATION_METRIC.findall(line)} for line in lines]
+
+
+def hypertune_reports(metric_file: Path) -> list[float]:
+    return [float(json.loads(line)["val_loss"]) for line in metric_file.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["chief+1", "chief+2"])
+def test_a_cluster_reports_the_metrics_of_one_process(houses, gcloud_env, tmp_path, workers):
+    """Every metric a cluster reports (the epoch logs, the final evaluation, metrics.json, the
+    tuning metric) equals what one process computes on the same data and weights."""
+    project, train_csv, eval_csv = houses
+    job_dir = tmp_path / "job"
+    metric_file = tmp_path / "hypertune" / "output.metrics"
+    result = run(
+        [
+            "make",
+            "local-train-distributed",
+            MAKE_VENV,
+            f"JOB_DIR={job_dir}",
+            f"WORKERS={workers}",
+            f"START_PORT={free_ports(workers + 1)}",
+            f"TRAIN_FILES={train_csv}",
+            f"EVAL_FILES={eval_csv}",
+            # One epoch: each logged validation is then of the exported weights.
+            f"TRAINER_ARGS=--num-epochs 1 --batch-size {BATCH_SIZE} "
+            "--early-stopping-patience 0 --hypertune-metric val_loss",
+        ],
+        cwd=project,
+        env={**gcloud_env, "CLOUD_ML_HP_METRIC_FILE": str(metric_file)},
+    )
+    log = result.stdout + result.stderr
+    processes = workers + 1
+    assert f"MultiWorkerMirroredStrategy over {processes} workers" in log
+    expected = one_process_metrics(project, job_dir / "model", eval_csv)
+
+    training_losses = [float(loss) for loss in TRAINING_LOSS.findall(log)]
+    assert len(training_losses) == processes, log[-4000:]
+    assert all(map(math.isfinite, training_losses)), training_losses
+    reported = {
+        "metrics.json": json.loads((job_dir / "metrics.json").read_text()),
+        **{f"final evaluation {i}": m for i, m in enumerate(final_evaluations(log))},
+        **{f"epoch log {i}": m for i, m in enumerate(logged_validations(log))},
+    }
+    assert len(reported) == 1 + 2 * processes, sorted(reported)
+    for source, metrics in reported.items():
+        assert metrics == pytest.approx(expected, rel=1e-5), source
+    # The chief reports the validation after the epoch, then the final evaluation.
+    assert hypertune_reports(metric_file) == pytest.approx([expected["loss"]] * 2, rel=1e-5)
 
 
 # ---------------------------------------------------------------------------------- preemption

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
+from trainer import inputs
 from trainer.features import SCHEMA
 from trainer.schema import MISSING_VALUES
 
@@ -62,8 +65,38 @@ def test_reloaded_model_predicts_as_the_keras_model(trained):
     loaded = tf.saved_model.load(str(job_dir / "model"))
     served = loaded.signatures["serving_default"](**instances)
     expected = result.model(instances, training=False).numpy()
-    key = "probabilities" if SCHEMA.is_classification else "predictions"
-    np.testing.assert_allclose(served[key].numpy(), expected, rtol=1e-5, atol=1e-6)
+    if SCHEMA.is_classification:
+        np.testing.assert_allclose(served["probabilities"], expected, rtol=1e-5, atol=1e-6)
+    else:  # the Keras model predicts [batch, 1], the shape its loss needs; the export [batch]
+        assert expected.shape == (32, 1)
+        np.testing.assert_allclose(served["predictions"], expected[:, 0], rtol=1e-5, atol=1e-6)
+
+
+def _metrics_over_every_row(model_dir: Path, eval_file: Path, classes: list[str]) -> dict:
+    """The evaluation metrics computed from the served outputs on every row at once (float64)."""
+    serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    labels, outputs = [], []
+    for features, label in inputs.make_dataset([str(eval_file)], SCHEMA, classes, 32, False):
+        labels.append(label.numpy())
+        output = serve(**features)
+        outputs.append(output["probabilities" if SCHEMA.is_classification else "predictions"])
+    labels, outputs = np.concatenate(labels), np.concatenate(outputs).astype("float64")
+    if SCHEMA.is_classification:
+        # Keras clips probabilities to [epsilon, 1 - epsilon] before the logarithm.
+        chosen = np.clip(outputs[np.arange(len(labels)), labels], 1e-7, 1 - 1e-7)
+        return {"loss": -np.log(chosen).mean(), "accuracy": (outputs.argmax(1) == labels).mean()}
+    error = outputs - labels
+    mse = np.mean(error**2)
+    return {"loss": mse, "rmse": np.sqrt(mse), "mean_absolute_error": np.abs(error).mean()}
+
+
+def test_the_final_metrics_are_those_of_every_evaluation_row(trained, data_dir):
+    """120 rows in batches of 32: a short last batch counts for its rows, not as a full batch."""
+    result, job_dir = trained
+    expected = _metrics_over_every_row(
+        job_dir / "model", data_dir / "eval.csv", result.stats.classes
+    )
+    assert result.metrics == pytest.approx(expected, rel=1e-5)
 
 
 def test_the_model_learns_the_synthetic_signal(trained):

@@ -107,9 +107,15 @@ def _head(schema: Schema, stats: DataStats, logits_inputs: list, name: str = "he
     if schema.is_classification:
         return keras.layers.Softmax(name="probabilities")(logits)
     # The network predicts a standardized label; rescaling keeps its outputs near 1.
+    # The output stays [batch, 1], the shape Keras' regression losses and metrics expect: they
+    # average over the last axis, so a [batch] output gives them one mean per batch, not one
+    # value per row. The mean absolute error then weighs a short last batch as a full one; in a
+    # cluster, a replica's empty share makes the loss NaN, and the loss escapes the scaling by
+    # 1/replicas (reported, and its gradients summed, once per replica). The export drops the axis.
     mean, variance = stats.mean[schema.label], stats.variance[schema.label]
-    scaled = keras.layers.Rescaling(scale=float(np.sqrt(variance)) or 1.0, offset=mean)(logits)
-    return keras.layers.Reshape((), name="predictions")(scaled)
+    return keras.layers.Rescaling(
+        scale=float(np.sqrt(variance)) or 1.0, offset=mean, name="predictions"
+    )(logits)
 
 
 def build_model(schema: Schema, stats: DataStats, hp: HParams) -> keras.Model:
@@ -164,7 +170,7 @@ def export_serving_model(model: keras.Model, schema: Schema, stats: DataStats, p
     else:
 
         def serve(features):
-            return {"predictions": model(features, training=False)}
+            return {"predictions": tf.squeeze(model(features, training=False), axis=-1)}
 
     archive = keras.export.ExportArchive()
     archive.track(model)
