@@ -1,12 +1,16 @@
 """workflow/data.py on the bundled sample and on a second dataset: the split reproduces the shipped
 files, holds its fractions and never moves an old row; the schema proposal matches the expected
-answers, copier applies it, and the trainer trains with it."""
+answers, copier applies it as printed, and the trainer trains with it.
+
+`prepare` reads the project's schema (trainer/features.py, rendered), so it runs in a rendered
+project, as `make prepare` runs it."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
+import shlex
 import sys
 from pathlib import Path
 
@@ -19,15 +23,15 @@ sys.path.insert(0, str(ROOT / "template"))
 from workflow import data
 
 SAMPLE = ROOT / "template" / "data"
+PYTHON = str(VENV_BIN / "python")
 
 
-def _prepare(tmp_path: Path, source: Path, *flags: str) -> Path:
-    out = tmp_path / "out"
-    assert (
-        data.main(["prepare", str(source), "--label", "species", "--out-dir", str(out), *flags])
-        == 0
+def _prepare(project: Path, out: Path, source: Path, *flags: str, check: bool = True):
+    return run(
+        [PYTHON, "-m", "workflow.data", "prepare", str(source), "--out-dir", str(out), *flags],
+        cwd=project,
+        check=check,
     )
-    return out
 
 
 def _rows(path: Path) -> list[str]:
@@ -37,13 +41,18 @@ def _rows(path: Path) -> list[str]:
 # ------------------------------------------------------------------------------------- split
 
 
-def test_prepare_reproduces_the_shipped_split_and_repeats_itself(tmp_path):
-    out = _prepare(tmp_path, SAMPLE / "penguins.csv")
-    assert sorted(p.name for p in out.iterdir()) == ["eval.csv", "train.csv"]
-    for name in ("train.csv", "eval.csv"):
+def test_prepare_reproduces_the_shipped_split_and_instances_and_repeats_itself(
+    default_project, tmp_path
+):
+    """So that `make prepare` on the sample leaves a fresh project's git tree unchanged."""
+    out, again = tmp_path / "out", tmp_path / "again"
+    _prepare(default_project, out, SAMPLE / "penguins.csv")
+    names = ["eval.csv", "instances.json", "train.csv"]
+    assert sorted(p.name for p in out.iterdir()) == names
+    for name in names:
         assert (out / name).read_bytes() == (SAMPLE / name).read_bytes(), name
-    again = _prepare(tmp_path / "again", SAMPLE / "penguins.csv")
-    for name in ("train.csv", "eval.csv"):
+    _prepare(default_project, again, SAMPLE / "penguins.csv")
+    for name in names:
         assert (again / name).read_bytes() == (out / name).read_bytes()
 
 
@@ -69,11 +78,14 @@ def test_the_instances_are_eval_penguins_of_each_species_in_order():
 @pytest.mark.parametrize(
     "fractions", [(0.8, 0.2, 0.0), (0.7, 0.15, 0.15), (0.5, 0.25, 0.25)], ids=str
 )
-def test_fractions_hold_on_the_sample_within_three_standard_deviations(tmp_path, fractions):
+def test_fractions_hold_on_the_sample_within_three_standard_deviations(
+    default_project, tmp_path, fractions
+):
     flags = [
         f"--{name}-fraction={value}" for name, value in zip(data.SPLITS, fractions, strict=True)
     ]
-    out = _prepare(tmp_path, SAMPLE / "penguins.csv", *flags)
+    out = tmp_path / "out"
+    _prepare(default_project, out, SAMPLE / "penguins.csv", *flags)
     total = len(_rows(SAMPLE / "penguins.csv"))
     for name, fraction in zip(data.SPLITS, fractions, strict=True):
         path = out / f"{name}.csv"
@@ -85,24 +97,14 @@ def test_fractions_hold_on_the_sample_within_three_standard_deviations(tmp_path,
         assert abs(n - total * fraction) <= 3 * sigma, (name, n, total * fraction)
 
 
-def test_appending_rows_never_moves_an_old_row(tmp_path):
+def test_appending_rows_never_moves_an_old_row(default_project, tmp_path):
     header, *rows = (SAMPLE / "penguins.csv").read_text().splitlines()
     first = tmp_path / "first.csv"
     first.write_text("\n".join([header, *rows[:200]]) + "\n")
-    before = _prepare(
-        tmp_path / "before",
-        first,
-        "--train-fraction=0.6",
-        "--eval-fraction=0.2",
-        "--test-fraction=0.2",
-    )
-    after = _prepare(
-        tmp_path / "after",
-        SAMPLE / "penguins.csv",
-        "--train-fraction=0.6",
-        "--eval-fraction=0.2",
-        "--test-fraction=0.2",
-    )
+    fractions = ("--train-fraction=0.6", "--eval-fraction=0.2", "--test-fraction=0.2")
+    before, after = tmp_path / "before", tmp_path / "after"
+    _prepare(default_project, before, first, *fractions)
+    _prepare(default_project, after, SAMPLE / "penguins.csv", *fractions)
     for name in ("train", "eval", "test"):
         old, new = _rows(before / f"{name}.csv"), _rows(after / f"{name}.csv")
         assert new[: len(old)] == old, name  # the old rows, in order, then the appended ones
@@ -156,27 +158,31 @@ def test_the_proposal_for_a_regression_skips_unused_columns(tmp_path):
 
 @pytest.fixture(scope="module")
 def committed_project(template, tmp_path_factory) -> Path:
-    """A fresh default project, committed, as `copier update` needs it."""
+    """A fresh default project, committed, as `copier update` needs it, with its .venv (the test
+    venv, linked there and kept out of git) installed as `make install` leaves it."""
     project = render(template, tmp_path_factory.mktemp("update") / "project")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
     run([*git, "add", "-A"], cwd=project)
     run([*git, "commit", "-qm", "generated"], cwd=project)
+    (project / ".venv").symlink_to(VENV_BIN.parent)
+    with (project / ".git/info/exclude").open("a") as f:
+        f.write(".venv\n")
     return project
 
 
-def test_the_printed_copier_line_applies_the_proposal_and_training_runs(
+def test_the_copier_line_of_make_schema_runs_as_printed_and_training_follows(
     committed_project, tmp_path
 ):
     houses = write_houses(tmp_path / "houses.csv", missing_rooms="NULL")
     python = str(VENV_BIN / "python")
     result = run(
-        [python, "-m", "workflow.data", "schema", str(houses), "--label", "price"],
-        cwd=committed_project,
+        ["make", "--silent", "schema", f"RAW_DATA={houses}", "LABEL=price"], cwd=committed_project
     )
-    [line] = [
-        x.strip() for x in result.stdout.splitlines() if x.strip().startswith("copier update")
-    ]
-    run(line, cwd=committed_project)  # exactly as printed, through the shell
+    assert "Commit your work first" in result.stdout
+    [line] = [x.strip() for x in result.stdout.splitlines() if " update --trust" in x]
+    assert shlex.split(line)[0] == ".venv/bin/copier"  # copier is not on PATH: only in .venv
+    # Exactly as printed, through the shell, on a PATH without any virtualenv.
+    run(line, cwd=committed_project, env={"PATH": "/usr/bin:/bin"})
 
     features = (committed_project / "trainer/features.py").read_text()
     assert 'label="price"' in features
@@ -245,15 +251,23 @@ def test_the_printed_copier_line_applies_the_proposal_and_training_runs(
             "the split fractions sum to 1.1",
         ),
         ("species,island\nAdelie,Dream\nGentoo\n", [], "line 3: 1 fields, but the header has 2"),
+        (
+            "species,island\nAdelie,Dream\nGentoo,Biscoe,male\n",
+            [],
+            "line 3: 3 fields, but the header has 2",
+        ),
     ],
-    ids=["missing-file", "no-header", "no-label", "bad-fractions", "short-row"],
+    ids=["missing-file", "no-header", "no-label", "bad-fractions", "short-row", "long-row"],
 )
-def test_bad_input_is_one_error_and_writes_nothing(tmp_path, capsys, content, args, message):
+def test_bad_input_is_one_error_and_writes_nothing(
+    default_project, tmp_path, content, args, message
+):
     source = tmp_path / "missing.csv"
     if content is not None:
         source.write_text(content)
     out = tmp_path / "out"
-    code = data.main(["prepare", str(source), "--label", "species", "--out-dir", str(out), *args])
-    assert code == 1
-    assert message in capsys.readouterr().err
+    result = _prepare(default_project, out, source, *args, check=False)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
     assert not out.exists() or not any(out.iterdir())

@@ -1,13 +1,33 @@
 """The generated project's own workflow, as its README tells a newcomer to run it:
-`make train` on the sample data, then `make predict` through the real gcloud."""
+`make train` on the sample data, then `make predict` through the real gcloud; on a dataset of
+one's own, `make prepare train predict`; and the Makefile's settings, shown and checked."""
 
 from __future__ import annotations
 
+import csv
 import json
+import re
+from pathlib import Path
 
-from conftest import VENV_BIN, local_predict, render, run, write_houses
+import pytest
+
+from conftest import VENV_BIN, render, run, write_houses
 
 MAKE_VENV = f"VENV={VENV_BIN.parent}"
+# The settings each workflow target shows first, so that a wrong value shows at once.
+SHOWN_SETTINGS = {
+    "train": ["TRAIN_FILES", "EVAL_FILES", "JOB_DIR", "TRAINER_ARGS"],
+    "local-train": ["TRAIN_FILES", "EVAL_FILES", "JOB_DIR", "TRAINER_ARGS"],
+    "local-train-distributed": ["TRAIN_FILES", "EVAL_FILES", "JOB_DIR", "TRAINER_ARGS", "WORKERS"],
+    "predict": ["JOB_DIR", "INSTANCES"],
+    "describe": ["RAW_DATA"],
+    "schema": ["RAW_DATA", "LABEL"],
+    "prepare": ["RAW_DATA", "DATA_DIR", "INSTANCES", "PREPARE_ARGS"],
+    "stage-data": ["STAGE_FILES", "BUCKET", "REGION", "GCP_PROJECT", "STAGE_ARGS"],
+    "submit": ["TIER", "TRAINER_ARGS"],
+    "hptune": ["TIER", "TRAINER_ARGS"],
+    "hptune-local": ["TRAIN_FILES", "EVAL_FILES", "SWEEP_ARGS", "TRAINER_ARGS"],
+}
 
 
 def test_make_help_lists_the_workflow(default_project):
@@ -52,8 +72,22 @@ def test_bad_data_is_one_clear_error(default_project, tmp_path):
     assert f"error: {broken}: declared column(s) island missing from the header" in result.stderr
 
 
-def test_another_dataset_trains_and_serves(template, tmp_path, gcloud_env):
-    """A regression on house prices: unused columns, and missing values as empty strings."""
+def _with_missing_features(path: Path) -> Path:
+    """Houses where one row in two has no city, and one in three no rooms, so that the first
+    evaluation rows, which become the instances, lack some."""
+    with path.open(newline="") as f:
+        header, *rows = csv.reader(f)
+    for i, row in enumerate(rows):
+        row[header.index("city")] = row[header.index("city")] if i % 2 else ""
+        row[header.index("rooms")] = row[header.index("rooms")] if i % 3 else "NA"
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    return path
+
+
+def test_another_dataset_prepares_trains_and_serves_with_make(template, tmp_path, gcloud_env):
+    """A regression on house prices, straight after its copier answers: unused columns, missing
+    values, and `make prepare` writing the instances that `make predict` sends."""
     project = render(
         template,
         tmp_path / "houses",
@@ -64,34 +98,80 @@ def test_another_dataset_trains_and_serves(template, tmp_path, gcloud_env):
         categorical_features=["city"],
         model_type="wide_deep",
     )
-    for name, n in (("train.csv", 300), ("eval.csv", 60)):
-        write_houses(tmp_path / name, n)
-    job_dir = tmp_path / "job"
+    _with_missing_features(write_houses(project / "data/houses.csv", n=360))
     result = run(
         [
-            "python",
-            "-m",
-            "trainer.task",
-            "--train-files",
-            str(tmp_path / "train.csv"),
-            "--eval-files",
-            str(tmp_path / "eval.csv"),
-            "--job-dir",
-            str(job_dir),
-            "--num-epochs",
-            "5",
+            *("make", "--silent", "prepare", "train", "predict", MAKE_VENV),
+            *("RAW_DATA=data/houses.csv", "PREPARE_ARGS=--key listing_id"),
+            "TRAINER_ARGS=--num-epochs 5",
         ],
         cwd=project,
+        env=gcloud_env,
     )
-    assert "Dropped 11 row(s) with no 'price' value" in result.stderr
+    assert "360 rows read, 13 dropped (no 'price' value), 347 kept" in result.stdout
 
-    instances = tmp_path / "instances.json"
-    instances.write_text(
-        json.dumps({"city": "Oslo", "rooms": 3.0, "area_m2": 70.0})
-        + "\n"
-        + json.dumps({"city": "", "rooms": 2.0, "area_m2": 45.0})
-        + "\n"
+    # Every feature key; a missing category is "" and a missing number null, as the serving
+    # signature takes them (it refuses a key left out, and null for a string).
+    instances = [json.loads(line) for line in (project / "data/instances.json").open()]
+    assert len(instances) == 3
+    assert all(list(i) == ["city", "rooms", "area_m2"] for i in instances)
+    assert "" in [i["city"] for i in instances]
+    assert None in [i["rooms"] for i in instances]
+
+    lines = result.stdout.splitlines()
+    predictions = lines[lines.index("PREDICTIONS") + 1 :]
+    assert len(predictions) == 3, result.stdout
+    assert all(float(p) > 0 for p in predictions)
+
+
+def test_a_workflow_target_first_shows_its_settings_on_stderr(default_project):
+    result = run(
+        ["make", "--silent", "describe", MAKE_VENV, "RAW_DATA=data/eval.csv"], cwd=default_project
     )
-    predictions = local_predict(job_dir / "model", instances, project, gcloud_env)
-    assert len(predictions) == 2
-    assert all(set(p) == {"predictions"} and p["predictions"] > 0 for p in predictions)
+    assert result.stderr.splitlines()[0] == 'make describe: RAW_DATA="data/eval.csv"'
+    assert result.stdout.startswith("data/eval.csv: 81 rows")
+
+
+@pytest.mark.parametrize("target", SHOWN_SETTINGS)
+def test_every_workflow_target_shows_its_settings(default_project, target):
+    result = run(
+        ["make", "--dry-run", target, MAKE_VENV, "TRAINER_ARGS=--it's"], cwd=default_project
+    )
+    [line] = [x for x in result.stdout.splitlines() if f"make {target}: " in x]
+    for name in SHOWN_SETTINGS[target]:
+        assert f'{name}="' in line, (name, line)
+    if "TRAINER_ARGS" in SHOWN_SETTINGS[target]:
+        # The line runs through the shell: a quote in a value is escaped, and shown as given.
+        shown = run(line.replace(">&2", ""), cwd=default_project).stdout
+        assert 'TRAINER_ARGS="--it\'s"' in shown
+
+
+def test_a_mistyped_variable_is_named_in_a_warning(default_project):
+    result = run(
+        [
+            *("make", "--silent", "describe", MAKE_VENV),
+            *("RAWDATA=data/eval.csv", "TRAINER_ARG=--num-epochs 1"),
+        ],
+        cwd=default_project,
+    )
+    for typo in ("RAWDATA", "TRAINER_ARG"):
+        assert f"warning: {typo} is not a setting of this Makefile and changes nothing" in (
+            result.stderr
+        )
+    assert "VENV is not a setting" not in result.stderr
+    # And the settings line shows that the typo changed nothing.
+    assert 'make describe: RAW_DATA="data/penguins.csv"' in result.stderr
+
+
+def test_every_variable_with_a_default_is_a_setting(default_project):
+    """A variable the Makefile gives a default (NAME ?= ...) is one to set: setting it must not
+    draw the warning."""
+    result = run(["make", "--silent", "help"], cwd=default_project)
+    [listed] = [line for line in result.stdout.splitlines() if line.startswith("Settings")]
+    settings = set(listed.split(":", 1)[1].split())
+    defaults = set()
+    for makefile in ("Makefile", "config/cloud.mk"):
+        text = (default_project / makefile).read_text()
+        defaults |= set(re.findall(r"^([A-Z][A-Z_]*) *\?=", text, re.MULTILINE))
+    assert {"RAW_DATA", "BUCKET", "SWEEP_ARGS"} <= defaults
+    assert defaults <= settings

@@ -1,7 +1,8 @@
 """Staging data in Cloud Storage (workflow/staging.py and `make stage-data`), against the storage
 emulator behind a proxy that keeps bucket locations, and endpoints that answer bucket metadata:
-the bucket is created the right way, bytes land unchanged, unchanged files are not sent again,
-and wrong buckets or bad input stop everything before the first upload."""
+the bucket is created the right way, the split `make prepare` wrote lands unchanged, unchanged
+files are not sent again, a dry run sends nothing, and wrong buckets or bad input stop everything
+before the first upload."""
 
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def test_a_missing_bucket_is_created_private_in_the_region_and_files_land(
     bucket = storage_client(storage.url).bucket(bucket_name)
     for path in files:
         assert bucket.blob(f"data/{path.name}").download_as_bytes() == path.read_bytes()
-    assert staging.training_flags(staged) == (
+    assert staging.training_flags(s.uri for s in staged) == (
         f"--train-files gs://{bucket_name}/data/train.csv "
         f"--eval-files gs://{bucket_name}/data/eval.csv"
     )
@@ -231,14 +232,19 @@ def project(template, tmp_path_factory) -> Path:
     return render(template, tmp_path_factory.mktemp("staging") / "project")
 
 
-def test_make_stage_data_prepares_creates_uploads_and_then_sends_only_changes(project, storage):
+def test_make_stage_data_uploads_the_prepared_split_and_then_sends_only_changes(project, storage):
     env = {"STORAGE_EMULATOR_HOST": storage.url.rstrip("/")}
     bucket = "my-gcp-project-penguin-species"  # the default answers
+    # One's own CSV, prepared: staging sends its split, and does not prepare the sample again.
+    header, *rows = (project / "data/penguins.csv").read_text().splitlines()
+    (project / "own.csv").write_text("\n".join([header, *rows[::2]]) + "\n")
+    run(["make", "prepare", MAKE_VENV, "RAW_DATA=own.csv"], cwd=project)
+    prepared = {name: (project / "data" / name).read_bytes() for name in ("train.csv", "eval.csv")}
+    assert prepared["train.csv"] != (ROOT / "template/data/train.csv").read_bytes()
+
     result = run(["make", "stage-data", MAKE_VENV], cwd=project, env=env)
-    for name in ("train.csv", "eval.csv"):  # `make prepare` ran first, and split as shipped
-        assert (project / "data" / name).read_bytes() == (
-            ROOT / "template/data" / name
-        ).read_bytes()
+    for name, content in prepared.items():
+        assert (project / "data" / name).read_bytes() == content
     assert f"Created gs://{bucket} in us-central1" in result.stdout
     assert (
         f"--train-files gs://{bucket}/data/train.csv --eval-files gs://{bucket}/data/eval.csv"
@@ -260,9 +266,11 @@ def test_make_stage_data_prepares_creates_uploads_and_then_sends_only_changes(pr
     assert _uploads(storage) == []
 
     # New rows land in one split or the other; only the files that changed go up again.
-    with (project / "data/penguins.csv").open("a") as f:
+    with (project / "own.csv").open("a") as f:
         f.write("Gentoo,Biscoe,50.1,15.2,220,5300,male,2010\n")
-    result = run(["make", "stage-data", MAKE_VENV], cwd=project, env=env)
+    result = run(
+        ["make", "prepare", "stage-data", MAKE_VENV, "RAW_DATA=own.csv"], cwd=project, env=env
+    )
     assert result.stdout.count("unchanged, not sent") == 1
     assert len(_uploads(storage)) == 1
     for name in ("train.csv", "eval.csv"):
@@ -276,7 +284,11 @@ def test_make_stage_data_prepares_creates_uploads_and_then_sends_only_changes(pr
     ("make_args", "file_content", "message"),
     [
         (["BUCKET=Not_A_Bucket"], None, "error: bucket: 'Not_A_Bucket' is not a valid bucket name"),
-        (["STAGE_FILES=data/train.csv data/nope.csv"], None, "error: data/nope.csv: no such file"),
+        (
+            ["STAGE_FILES=data/train.csv data/nope.csv"],
+            None,
+            "error: data/nope.csv: no such file; `make prepare RAW_DATA=your.csv` writes the split",
+        ),
         (
             ["STAGE_FILES=extra.csv"],
             "Adelie,Torgersen,39.1,18.7,181,3750,male,2007\n",
@@ -303,3 +315,30 @@ def test_make_stage_data_refuses_bad_input_with_one_line(
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert storage.requests == []
+
+
+def test_make_stage_data_dry_run_shows_the_bucket_and_uploads_and_sends_nothing(project):
+    endpoint = RecordingEndpoint().start()  # records every request, and answers each with 404
+    try:
+        result = run(
+            ["make", "--silent", "stage-data", MAKE_VENV, "STAGE_ARGS=--dry-run"],
+            cwd=project,
+            env={"STORAGE_EMULATOR_HOST": endpoint.url.rstrip("/")},
+        )
+        assert endpoint.requests == []
+    finally:
+        endpoint.stop()
+    bucket = "gs://my-gcp-project-penguin-species"
+    assert "Dry run, nothing sent" in result.stdout
+    assert (
+        f"gcloud storage buckets create {bucket} --project=my-gcp-project --location=us-central1 "
+        "--uniform-bucket-level-access --public-access-prevention"
+    ) in result.stdout
+    for name in ("train.csv", "eval.csv"):
+        size = (project / "data" / name).stat().st_size
+        assert f"data/{name} -> {bucket}/data/{name} ({size:,} bytes)" in " ".join(
+            result.stdout.split()
+        )
+    assert f"--train-files {bucket}/data/train.csv --eval-files {bucket}/data/eval.csv" in (
+        result.stdout
+    )

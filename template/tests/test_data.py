@@ -6,13 +6,18 @@ project was generated for.
 
 from __future__ import annotations
 
+import codecs
+import csv
+import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from trainer.features import SCHEMA
 from trainer.schema import MISSING_VALUES, Schema
 from workflow import data
 
@@ -124,9 +129,89 @@ def test_the_schema_proposal_finds_the_features_and_leaves_the_note_out(tmp_path
     assert proposal.numeric == list(schema.numeric)
     assert proposal.categorical == list(schema.categorical)
     assert list(proposal.left_out) == ["unused_note"]
-    assert proposal.copier_command().endswith(
+    command = proposal.copier_command(".venv/bin/copier")
+    assert command.startswith(".venv/bin/copier update --trust --defaults ")
+    assert command.endswith(
         "--data 'numeric_features=[width, depth]' --data 'categorical_features=[color]'"
     )
+
+
+def test_the_printed_copier_command_runs_as_printed_once_the_tree_is_committed(tmp_path):
+    """copier lives in the project's virtualenv, not on PATH: the line names it by its path."""
+    source = write_csv(tmp_path / "all.csv", synthetic_rows(CLASSIFICATION, 100, seed=6))
+    project = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "workflow.data", "schema", str(source), "--label", "target"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    [command] = [line.split() for line in result.stdout.splitlines() if " update --trust" in line]
+    copier = project / command[0]  # as the shell finds a path: from the project's root
+    assert copier.is_file() and os.access(copier, os.X_OK), command[0]
+    assert "Commit your work first" in result.stdout
+
+
+def _features_of(row: dict[str, str]) -> dict[str, object]:
+    """A prepared row's features as a serving instance holds them."""
+    return {
+        name: (None if row[name] == data.MISSING else float(row[name]))
+        if name in SCHEMA.numeric
+        else ("" if row[name] == data.MISSING else row[name])
+        for name in SCHEMA.features
+    }
+
+
+def test_prepare_writes_the_first_eval_row_of_each_label_as_instances(tmp_path):
+    rows = synthetic_rows(SCHEMA, 300, seed=7)
+    for row in rows:  # a missing value of each type in every row, as pandas writes them
+        row.update(
+            dict.fromkeys(SCHEMA.numeric[:1], "NaN") | dict.fromkeys(SCHEMA.categorical[:1], "")
+        )
+    source = write_csv(tmp_path / "raw.csv", rows)
+    out = tmp_path / "out"
+    assert data.main(["prepare", str(source), "--out-dir", str(out)]) == 0
+
+    instances = [json.loads(line) for line in (out / "instances.json").read_text().splitlines()]
+    with (out / "eval.csv").open() as f:
+        expected = []
+        for row in csv.DictReader(f):
+            if row[SCHEMA.label] not in (e[SCHEMA.label] for e in expected):
+                expected.append(row)
+    assert instances == [_features_of(row) for row in expected[: data.INSTANCE_COUNT]]
+    # Every feature key, in the file's column order; a missing number is null, a missing
+    # category "" (the serving signature refuses a key left out, and null for a string).
+    header = list(rows[0])
+    assert all(list(i) == [c for c in header if c in SCHEMA.features] for i in instances)
+    assert all(i[name] is None for i in instances for name in SCHEMA.numeric[:1])
+    assert all(i[name] == "" for i in instances for name in SCHEMA.categorical[:1])
+
+
+@pytest.mark.skipif(
+    set(SCHEMA.features) <= set(CLASSIFICATION.columns), reason="the project reads these columns"
+)
+def test_prepare_keeps_the_instances_when_the_data_lacks_the_projects_features(tmp_path, capsys):
+    source = write_csv(tmp_path / "all.csv", synthetic_rows(CLASSIFICATION, 50, seed=9))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "instances.json").write_text("kept\n")
+    assert data.main(["prepare", str(source), "--label", "target", "--out-dir", str(out)]) == 0
+    assert (out / "instances.json").read_text() == "kept\n"
+    assert "instances.json not written: the project's schema reads column(s)" in (
+        capsys.readouterr().out
+    )
+
+
+def test_prepare_reads_a_spreadsheets_byte_order_mark(tmp_path):
+    rows = synthetic_rows(SCHEMA, 100, seed=8)
+    plain = write_csv(tmp_path / "plain.csv", rows, [SCHEMA.label, *SCHEMA.features])
+    marked = tmp_path / "marked.csv"
+    marked.write_bytes(codecs.BOM_UTF8 + plain.read_bytes())
+    for source in (plain, marked):
+        assert data.main(["prepare", str(source), "--out-dir", str(tmp_path / source.stem)]) == 0
+    for name in ("train.csv", "eval.csv", "instances.json"):
+        assert (tmp_path / "marked" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
 
 
 def test_the_command_line_starts_without_tensorflow_and_reports_bad_input(tmp_path):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
+from pathlib import Path
+
 import pytest
 
 from trainer import inputs
@@ -56,17 +59,56 @@ def test_a_glob_matching_nothing_is_named(tmp_path):
         _train_on(tmp_path, tmp_path / "nothing-*.csv")
 
 
+def _first_batch(path: Path, classes: list[str]) -> tuple[dict, list]:
+    data = inputs.make_dataset([str(path)], SCHEMA, classes, batch_size=40, shuffle=False)
+    features, label = next(iter(data))
+    return {k: v.numpy().tolist() for k, v in features.items()}, label.numpy().tolist()
+
+
 @pytest.mark.skipif(not SCHEMA.numeric, reason="the schema has no numeric feature")
-def test_a_non_numeric_value_is_named(tmp_path):
+def test_a_non_numeric_value_is_named_by_its_file_and_line(tmp_path):
+    good = write_csv(tmp_path / "good.csv", synthetic_rows(SCHEMA, 30, seed=3))
     rows = synthetic_rows(SCHEMA, 30, seed=4)
     column = SCHEMA.numeric[0]
     rows[7][column] = "twelve"
     path = write_csv(tmp_path / "train.csv", rows)
     with pytest.raises(
         inputs.DataError,
-        match=rf"column '{column}' has the non-numeric value 'twelve' \(data row 8\)",
+        match=rf"train\.csv, line 9: column '{column}' has the non-numeric value 'twelve'$",
+    ):
+        inputs.scan([str(good), str(path)], SCHEMA)  # lines count from each file's start
+
+
+@pytest.mark.parametrize(("change", "width"), [("extra", 1), ("missing", -1)])
+def test_a_row_with_more_or_fewer_fields_than_the_header_is_named_by_its_line(
+    tmp_path, change, width
+):
+    path = write_csv(tmp_path / "train.csv", synthetic_rows(SCHEMA, 30, seed=11))
+    header, *lines = path.read_text().splitlines()
+    columns = len(header.split(","))
+    lines[7] = lines[7] + ",surplus" if change == "extra" else lines[7].rsplit(",", 1)[0]
+    lines.insert(2, "")  # a blank line still counts: the row is then on line 10
+    path.write_text("\n".join([header, *lines]) + "\n")
+    with pytest.raises(
+        inputs.DataError,
+        match=rf"train\.csv, line 10: {columns + width} fields, "
+        rf"but the header has {columns} columns$",
     ):
         _train_on(tmp_path, path)
+
+
+def test_a_spreadsheets_byte_order_mark_is_no_part_of_the_data(tmp_path):
+    """A spreadsheet's "CSV UTF-8" starts with a byte-order mark. The label comes first, so that
+    the mark would stick to a declared column's name, and the first row is where it could leak."""
+    rows = synthetic_rows(SCHEMA, 40, seed=12)
+    plain = write_csv(tmp_path / "plain.csv", rows, [SCHEMA.label, *SCHEMA.features])
+    marked = tmp_path / "marked.csv"
+    marked.write_bytes(codecs.BOM_UTF8 + plain.read_bytes())
+    assert inputs.read_header(str(marked), SCHEMA) == [SCHEMA.label, *SCHEMA.features]
+    stats = inputs.scan([str(plain)], SCHEMA)
+    assert inputs.scan([str(marked)], SCHEMA) == stats
+    # repr: NaN == NaN
+    assert repr(_first_batch(marked, stats.classes)) == repr(_first_batch(plain, stats.classes))
 
 
 @pytest.mark.skipif(not SCHEMA.is_classification, reason="regression labels have no classes")
@@ -105,10 +147,5 @@ def test_column_order_comes_from_each_files_header(tmp_path):
     backward = write_csv(tmp_path / "backward.csv", rows, list(reversed(list(rows[0]))))
     stats = inputs.scan([str(forward)], SCHEMA)
     assert inputs.scan([str(backward)], SCHEMA) == stats
-
-    def first_batch(path):
-        data = inputs.make_dataset([str(path)], SCHEMA, stats.classes, batch_size=40, shuffle=False)
-        features, label = next(iter(data))
-        return {k: v.numpy().tolist() for k, v in features.items()}, label.numpy().tolist()
-
-    assert repr(first_batch(forward)) == repr(first_batch(backward))  # repr: NaN == NaN
+    # repr: NaN == NaN
+    assert repr(_first_batch(forward, stats.classes)) == repr(_first_batch(backward, stats.classes))

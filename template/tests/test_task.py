@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +80,33 @@ def test_vertex_output_directories_win():
     assert paths.checkpoint_dir == "gs://b/out/checkpoints/"
     assert paths.tensorboard_dir == "gs://b/out/logs/"
     assert paths.metrics_path == "gs://b/out/metrics.json"
+
+
+def test_an_unreadable_gs_file_is_one_error_line_naming_it_and_the_cause(tmp_path):
+    """No network, simulated on any machine: Cloud Storage requests go through a proxy port that
+    refuses connections, and TensorFlow's GCS client does not retry them."""
+    uri = "gs://no-google-bucket/train.csv"  # bucket names may not contain "google"
+    env = {key: value for key, value in os.environ.items() if key.lower() != "no_proxy"}
+    env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
+    env["CLOUDSDK_CONFIG"] = str(tmp_path / "gcloud")  # no credentials to refresh
+    env["NO_GCE_CHECK"] = "true"  # not on Google Compute Engine: no metadata server to ask
+    env["GCS_RETRY_CONFIG_MAX_RETRIES"] = "0"
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        env["https_proxy"] = env["HTTPS_PROXY"] = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "trainer.task"),
+                *("--train-files", uri, "--eval-files", uri, "--job-dir", str(tmp_path / "job")),
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith(f"error: {uri}: cannot read it (")
+    assert "Could not connect to server" in error

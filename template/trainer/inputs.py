@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -45,11 +46,31 @@ class DataStats:
     classes: list[str] = field(default_factory=list)  # classification labels, sorted
 
 
+# What TensorFlow wraps around an error's own words: graph node names, op names, the iterator.
+_TF_ERROR_NOISE = re.compile(
+    r"\{\{[^}]*\}\}|\[\[[^\]]*\]\]|\[Op:[^\]]*\]( name: \S*)?"
+    r"|Error in user-defined function passed to \S+ transformation with iterator: \S+"
+)
+
+
+def _reason(err: tf.errors.OpError) -> str:
+    """TensorFlow's error message on one line, without its graph and iterator details."""
+    return " ".join(_TF_ERROR_NOISE.sub(" ", err.message).split())
+
+
+def unreadable(path: str, err: tf.errors.OpError) -> DataError:
+    """A file (local or gs://) that cannot be read: no such bucket, no permission, no network."""
+    return DataError(f"{path}: cannot read it ({_reason(err)})")
+
+
 def expand_files(patterns: list[str]) -> list[str]:
     """Expands glob patterns (`gs://bucket/data/train-*.csv`); each must match a file."""
     files = []
     for pattern in patterns:
-        matches = sorted(tf.io.gfile.glob(pattern))
+        try:
+            matches = sorted(tf.io.gfile.glob(pattern))
+        except tf.errors.OpError as err:
+            raise unreadable(pattern, err) from None
         if not matches:
             raise DataError(f"{pattern}: no such file")
         files.extend(matches)
@@ -58,8 +79,15 @@ def expand_files(patterns: list[str]) -> list[str]:
 
 def read_header(path: str, schema: Schema) -> list[str]:
     """The file's column names, after checking that every declared column is among them."""
-    with tf.io.gfile.GFile(path) as f:
-        first_line = f.readline()
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            # A spreadsheet's "CSV UTF-8" starts with a byte-order mark, which is not part of the
+            # first column's name. The data rows never see it: they start after this line.
+            first_line = f.readline().removeprefix("\ufeff")
+        if not first_line.strip():
+            tf.io.gfile.stat(path)  # readline returns "" when a read fails; stat raises the error
+    except tf.errors.OpError as err:
+        raise unreadable(path, err) from None
     if not first_line.strip():
         raise DataError(f"{path}: the file is empty; expected a header row of column names")
     header = [name.strip() for name in next(csv.reader([first_line]))]
@@ -125,7 +153,48 @@ def to_float(values: tf.Tensor) -> tf.Tensor:
 # ------------------------------------------------------------------------------------ scanning
 
 
-def _parse_numeric(values: np.ndarray, path: str, column: str, first_row: int) -> np.ndarray:
+def _scan_blocks(path: str, header: list[str], schema: Schema) -> tf.data.Dataset:
+    """The file's declared columns as strings, a block of rows at a time, with each row's line
+    number. Every field is decoded, not only the declared ones: `decode_csv` then refuses a row
+    with more or fewer fields than the header, which it ignores when it selects columns."""
+    positions = [header.index(column) for column in schema.columns]
+
+    def decode(block: tf.Tensor, lines: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        lines = tf.strings.strip(lines)
+        present = tf.strings.length(lines) > 0
+        # Line 1 is the header; blank lines keep their numbers, so errors point at the file.
+        line_numbers = 2 + block * SCAN_BATCH_SIZE + tf.range(tf.size(lines, out_type=tf.int64))
+        fields = tf.io.decode_csv(
+            tf.boolean_mask(lines, present), record_defaults=[""] * len(header)
+        )
+        columns = {name: fields[i] for name, i in zip(schema.columns, positions, strict=True)}
+        return columns, tf.boolean_mask(line_numbers, present)
+
+    blocks = _line_blocks([path], SCAN_BATCH_SIZE, False).enumerate()
+    return blocks.map(decode).prefetch(tf.data.AUTOTUNE)
+
+
+def _row_of_wrong_width(path: str, width: int) -> DataError | None:
+    """The first row whose field count is not the header's, named by its line; None if there is
+    none. Read only once decoding has failed, so a good file costs no second pass."""
+    with tf.io.gfile.GFile(path, "rb") as f:
+        f.readline()  # the header
+        for number, raw in enumerate(f, start=2):
+            line = raw.decode(errors="replace").strip()
+            if not line:
+                continue
+            fields = next(csv.reader([line]))
+            if len(fields) != width:
+                return DataError(
+                    f"{path}, line {number}: {len(fields)} fields, "
+                    f"but the header has {width} columns"
+                )
+    return None
+
+
+def _parse_numeric(
+    values: np.ndarray, path: str, column: str, line_numbers: np.ndarray
+) -> np.ndarray:
     """Strings to float64 with NaN for missing values; a non-number is a DataError."""
     present = ~np.isin(values, _MISSING_BYTES)
     out = np.full(values.shape, np.nan)
@@ -138,8 +207,8 @@ def _parse_numeric(values: np.ndarray, path: str, column: str, first_row: int) -
             except ValueError:
                 if present[offset]:
                     raise DataError(
-                        f"{path}: column '{column}' has the non-numeric value "
-                        f"{value.decode(errors='replace')!r} (data row {first_row + offset + 1})"
+                        f"{path}, line {line_numbers[offset]}: column '{column}' has the "
+                        f"non-numeric value {value.decode(errors='replace')!r}"
                     ) from None
         raise
     return out
@@ -160,14 +229,13 @@ class _Scanner:
         self.counters = {c: Counter() for c in schema.categorical}
         self.label_counter: Counter = Counter()
 
-    def add(self, path: str, batch: dict[str, np.ndarray]) -> None:
-        first_row = self.rows + self.dropped
+    def add(self, path: str, batch: dict[str, np.ndarray], line_numbers: np.ndarray) -> None:
         label = batch[self.schema.label]
         keep = ~np.isin(label, _MISSING_BYTES)
         self.dropped += int((~keep).sum())
         self.rows += int(keep.sum())
         for column in self.count:
-            values = _parse_numeric(batch[column], path, column, first_row)[keep]
+            values = _parse_numeric(batch[column], path, column, line_numbers)[keep]
             values = values[~np.isnan(values)]
             self.count[column] += values.size
             self.sum[column] += float(values.sum())
@@ -215,15 +283,16 @@ def scan(files: list[str], schema: Schema, known_classes: list[str] | None = Non
     """
     scanner = _Scanner(schema, known_classes)
     for path in files:
-        decode = _decode_fn(read_header(path, schema), schema)
-        batches = (
-            _line_blocks([path], SCAN_BATCH_SIZE, False).map(decode).prefetch(tf.data.AUTOTUNE)
-        )
+        header = read_header(path, schema)
         try:
-            for batch in batches.as_numpy_iterator():
-                scanner.add(path, batch)
+            for batch, line_numbers in _scan_blocks(path, header, schema).as_numpy_iterator():
+                scanner.add(path, batch, line_numbers)
         except tf.errors.InvalidArgumentError as err:
-            raise DataError(f"{path}: {err.message}") from None
+            raise _row_of_wrong_width(path, len(header)) or DataError(
+                f"{path}: {_reason(err)}"
+            ) from None
+        except tf.errors.OpError as err:
+            raise unreadable(path, err) from None
     stats = scanner.result(", ".join(files))
     if stats.dropped_rows:
         logging.warning(

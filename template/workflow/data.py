@@ -1,12 +1,13 @@
 """Preparing a CSV dataset before training: clean it, split it, describe it, propose its schema.
 
-    python -m workflow.data prepare data/penguins.csv --out-dir data   # clean, then split
+    python -m workflow.data prepare data/penguins.csv --out-dir data   # clean, split, instances
     python -m workflow.data describe data/penguins.csv
     python -m workflow.data schema data/penguins.csv --label species
 
 The split is by a hash of each row (or of a key column), never by position or a random draw:
 re-running it gives the same files, and appending rows never moves an old row to another split,
-so an evaluation set stays unseen by training as the data grows.
+so an evaluation set stays unseen by training as the data grows. `prepare` also writes a few
+evaluation rows as instances.json, the input of `make predict`, in the project's schema.
 
 Standard library only (no TensorFlow): it starts at once and runs anywhere.
 """
@@ -17,6 +18,7 @@ import argparse
 import csv
 import hashlib
 import io
+import json
 import math
 import os
 import re
@@ -28,6 +30,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from trainer.schema import Schema
 
 # Cell values read as "missing", after stripping spaces: pandas' default `na_values`.
 MISSING_TOKENS = frozenset(
@@ -51,6 +55,8 @@ TIME_WORDS = frozenset({"year", "date", "datetime", "timestamp"})
 ID_WORDS = frozenset({"id", "uuid", "guid"})
 # A numeric label with at most this many distinct integer values is a class, not a quantity.
 MAX_INTEGER_CLASSES = 10
+# Evaluation rows that `prepare` writes to instances.json: one of each class, where they differ.
+INSTANCE_COUNT = 3
 
 
 class CsvError(ValueError):
@@ -163,12 +169,17 @@ class _AtomicWriters:
             f.close()
         if exc_type is None:
             for temp, path in zip(self.temps, self.paths, strict=True):
-                # mkstemp makes the file private; give it the target's mode, or the usual one.
-                os.chmod(temp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-                os.replace(temp, path)
+                _replace(temp, path)
         else:
             for temp in self.temps:
                 temp.unlink(missing_ok=True)
+
+
+def _replace(temp: Path, path: Path) -> None:
+    """Moves a complete temporary file onto `path`, with the target's mode or the usual one
+    (mkstemp makes the file private)."""
+    os.chmod(temp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+    os.replace(temp, path)
 
 
 # ------------------------------------------------------------------------------------ clean
@@ -309,6 +320,67 @@ def split_lines(result: dict[str, tuple[Path, int]]) -> list[str]:
     return [f"{path}: {n} rows ({100 * n / total:.1f}%)" for path, n in result.values()]
 
 
+# -------------------------------------------------------------------------------- instances
+
+
+def pick_rows(
+    rows: Iterable[tuple[int, list[str]]], label_index: int, count: int = INSTANCE_COUNT
+) -> list[tuple[int, list[str]]]:
+    """Up to `count` rows: the first of each label value in file order, then the earliest others,
+    so that a classifier's instances show its classes."""
+    firsts, others, labels = [], [], set()
+    for line, fields in rows:
+        if fields[label_index] not in labels:
+            labels.add(fields[label_index])
+            firsts.append((line, fields))
+            if len(firsts) == count:
+                break
+        elif len(others) < count:
+            others.append((line, fields))
+    return (firsts + others)[:count]
+
+
+def to_instance(csv_file: CsvFile, line: int, fields: list[str], schema: Schema) -> dict:
+    """A cleaned row as the serving signature takes it: every feature, in the file's column
+    order. A missing number is null; a missing category is "" (the signature refuses null for a
+    string, and a missing key)."""
+    instance: dict[str, object] = {}
+    for name, value in zip(csv_file.header, fields, strict=True):
+        if name in schema.categorical:
+            instance[name] = "" if value == MISSING else value
+        elif name in schema.numeric:
+            try:
+                number = math.nan if value == MISSING else float(value)
+            except ValueError:
+                raise CsvError(
+                    f"{csv_file.path}, line {line}: column '{name}' has the non-numeric value "
+                    f"{value!r}, but the project's schema reads it as a number"
+                ) from None
+            instance[name] = number if math.isfinite(number) else None
+    return instance
+
+
+def write_instances(source: Path, target: Path, schema: Schema, label: str) -> str:
+    """Writes a few rows of the prepared `source` to `target`, one JSON object a line, as
+    `make predict` sends them. Returns the report's line."""
+    with ExitStack() as stack:
+        csv_file = open_csv(source, stack)
+        absent = [name for name in schema.features if name not in csv_file.header]
+        if absent:
+            return (
+                f"warning: {target} not written: the project's schema reads column(s) "
+                f"{', '.join(absent)}, which {source} lacks; apply the proposal of `make schema`"
+            )
+        picked = pick_rows(csv_file.rows, column_index(csv_file, label, "label"))
+        instances = [to_instance(csv_file, line, fields, schema) for line, fields in picked]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    with open(fd, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(instance, allow_nan=False) + "\n" for instance in instances)
+    _replace(Path(temp), target)
+    return f"{target}: {len(instances)} instance(s) from {source}, for `make predict`"
+
+
 # --------------------------------------------------------------------------------- describe
 
 
@@ -442,8 +514,8 @@ class Proposal:
             )
         return "\n".join(lines) + "\n"
 
-    def copier_command(self) -> str:
-        parts = ["copier", "update", "--trust", "--defaults"]
+    def copier_command(self, copier: str) -> str:
+        parts = [shlex.quote(copier), "update", "--trust", "--defaults"]
         for key, value in self.answers().items():
             text = f"[{', '.join(value)}]" if isinstance(value, list) else value
             parts += ["--data", shlex.quote(f"{key}={text}")]
@@ -515,7 +587,7 @@ def propose_schema(description: Description, label: str) -> Proposal:
     return Proposal(label, task_type, reason, numeric, categorical, left_out)
 
 
-def proposal_text(proposal: Proposal, path: str, data_file: str | None) -> str:
+def proposal_text(proposal: Proposal, path: str, data_file: str | None, copier: str) -> str:
     lines = [
         f"Proposed schema for {path} (label: {proposal.label}):",
         f"  task_type             {proposal.task_type} ({proposal.task_reason})",
@@ -524,22 +596,40 @@ def proposal_text(proposal: Proposal, path: str, data_file: str | None) -> str:
     ]
     for column, why in proposal.left_out.items():
         lines.append(f"  left out              {column}: {why}")
-    lines += ["", "The copier answers render trainer/features.py. Apply the proposal with:"]
+    lines += [
+        "",
+        "The copier answers render trainer/features.py. Commit your work first (copier update",
+        "merges into a clean git tree), then apply the proposal with:",
+    ]
     if data_file:
-        lines.append(f"  copier update --trust --defaults --data-file {shlex.quote(data_file)}")
+        lines.append(
+            f"  {shlex.quote(copier)} update --trust --defaults --data-file "
+            f"{shlex.quote(data_file)}"
+        )
     else:
-        lines.append(f"  {proposal.copier_command()}")
-    lines.append("(commit first: copier update merges into a clean git tree)")
+        lines.append(f"  {proposal.copier_command(copier)}")
     return "\n".join(lines)
 
 
 # -------------------------------------------------------------------------------- the CLI
 
 
-def _default_label() -> str:
+def _project_schema() -> Schema:
     from trainer.features import SCHEMA  # noqa: PLC0415 -- only the CLI needs the project's schema
 
-    return SCHEMA.label
+    return SCHEMA
+
+
+def _venv_copier() -> str:
+    """The copier beside this Python, as a path that runs from here: it is installed in the
+    project's virtualenv, which is not on PATH."""
+    copier = Path(sys.executable).parent / "copier"
+    if not copier.is_file():
+        return "copier"
+    try:
+        return str(copier.relative_to(Path.cwd()))
+    except ValueError:
+        return str(copier)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -579,10 +669,17 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("input")
     split_flags(split)
 
-    prepare = commands.add_parser("prepare", help="clean, then split")
+    prepare = commands.add_parser(
+        "prepare", help="clean, split, and write a few evaluation rows as instances.json"
+    )
     prepare.add_argument("input")
     label_flag(prepare)
     split_flags(prepare)
+    prepare.add_argument(
+        "--instances",
+        metavar="FILE",
+        help="where the instances for `make predict` go (default: OUT_DIR/instances.json)",
+    )
 
     describe_ = commands.add_parser("describe", help="per-column counts, ranges, categories")
     describe_.add_argument("input")
@@ -594,16 +691,20 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument(
         "--write", metavar="FILE", help="also write the answers as a copier --data-file"
     )
+    schema.add_argument(
+        "--copier",
+        default=_venv_copier(),
+        help="the copier command to print (default: the one beside this Python)",
+    )
     return parser
 
 
-def _split(args, csv_file: CsvFile, rows: Iterable[list[str]]) -> list[str]:
+def _split(args, csv_file: CsvFile, rows: Iterable[list[str]]) -> dict[str, tuple[Path, int]]:
     percents = split_percents(args.train_fraction, args.eval_fraction, args.test_fraction)
     key_index = column_index(csv_file, args.key, "key") if args.key else None
-    result = write_splits(
+    return write_splits(
         csv_file.header, rows, Splitter(percents, key_index), Path(args.out_dir), args.key
     )
-    return split_lines(result)
 
 
 def run(args: argparse.Namespace) -> list[str]:
@@ -611,15 +712,15 @@ def run(args: argparse.Namespace) -> list[str]:
     if args.command == "describe":
         return [describe(args.input).table(args.top)]
     if args.command == "schema":
-        proposal = propose_schema(describe(args.input), args.label or _default_label())
+        proposal = propose_schema(describe(args.input), args.label or _project_schema().label)
         if args.write:
             Path(args.write).write_text(proposal.answers_yaml())
-        return [proposal_text(proposal, args.input, args.write)]
+        return [proposal_text(proposal, args.input, args.write, args.copier)]
     with ExitStack() as stack:
         csv_file = open_csv(args.input, stack)
         if args.command == "split":
-            return _split(args, csv_file, (fields for _, fields in csv_file.rows))
-        label = args.label or _default_label()
+            return split_lines(_split(args, csv_file, (fields for _, fields in csv_file.rows)))
+        label = args.label or _project_schema().label
         report = CleanReport()
         rows = clean_rows(csv_file, label, report)
         if args.command == "clean":
@@ -627,8 +728,15 @@ def run(args: argparse.Namespace) -> list[str]:
                 writer.writerow(csv_file.header)
                 writer.writerows(rows)
             return report.lines(args.input, label)
-        lines = _split(args, csv_file, rows)
-        return report.lines(args.input, label) + lines
+        result = _split(args, csv_file, rows)
+    # Held-out rows: eval.csv, else test.csv (train.csv only when it has every row).
+    source = next(result[name][0] for name in ("eval", "test", "train") if name in result)
+    instances = Path(args.instances or Path(args.out_dir) / "instances.json")
+    return [
+        *report.lines(args.input, label),
+        *split_lines(result),
+        write_instances(source, instances, _project_schema(), label),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

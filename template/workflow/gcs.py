@@ -86,8 +86,7 @@ def check_bucket(
     except exceptions.NotFound:
         raise BucketNotFound(
             f"gs://{name} does not exist; create it with `make stage-data`, or with "
-            f"`gcloud storage buckets create gs://{name} --location={region} "
-            "--uniform-bucket-level-access --public-access-prevention`"
+            f"`{create_bucket_command(name, region)}`"
         ) from None
     problem = location_problem(bucket, region)
     if problem and not allow_multi_region:
@@ -97,6 +96,17 @@ def check_bucket(
     if problem:
         logging.warning("%s; going on because --allow-multi-region was given", problem)
     return bucket
+
+
+def create_bucket_command(name: str, region: str, project: str | None = None) -> str:
+    """The gcloud command that creates the bucket as `create_bucket` does."""
+    return " ".join(
+        [
+            f"gcloud storage buckets create gs://{name}",
+            *([f"--project={project}"] if project else []),
+            f"--location={region} --uniform-bucket-level-access --public-access-prevention",
+        ]
+    )
 
 
 def create_bucket(client: storage.Client, name: str, region: str) -> storage.Bucket:

@@ -6,7 +6,8 @@ Everything is checked before the first byte leaves: each file exists and is a CS
 columns the trainer reads, and the bucket name is valid. Then the bucket is created when it is
 missing (in the job's region, private), or refused when it is a multi-region bucket or in
 another region. Files whose checksum already matches the remote copy are not sent again.
-`make stage-data` runs this after `make prepare`.
+`make stage-data` runs this on the split that `make prepare` wrote, and `--dry-run` shows what
+it would create and upload, sending nothing.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def check_files(paths: Iterable[str | Path], required_columns: Sequence[str]) ->
     names: dict[str, Path] = {}
     for path in files:
         if not path.is_file():
-            raise StagingError(f"{path}: no such file")
+            raise StagingError(
+                f"{path}: no such file; `make prepare RAW_DATA=your.csv` writes the split to stage"
+            )
         if path.name in names:
             raise StagingError(f"{names[path.name]} and {path} would both upload as {path.name}")
         names[path.name] = path
@@ -112,20 +115,49 @@ def stage(
     )
     staged = []
     for path in paths:
-        blob_name = f"{prefix.strip('/')}/{path.name}" if prefix.strip("/") else path.name
-        uploaded = gcs.upload_if_changed(bucket, str(path), blob_name, progress=progress)
-        staged.append(Staged(f"gs://{bucket_name}/{blob_name}", uploaded, path.stat().st_size))
+        name = blob_name(prefix, path)
+        uploaded = gcs.upload_if_changed(bucket, str(path), name, progress=progress)
+        staged.append(Staged(f"gs://{bucket_name}/{name}", uploaded, path.stat().st_size))
     return staged
 
 
-def training_flags(staged: Sequence[Staged]) -> str:
+def blob_name(prefix: str, path: Path) -> str:
+    """Where a file goes in the bucket: prefix/<file name>."""
+    return f"{prefix.strip('/')}/{path.name}" if prefix.strip("/") else path.name
+
+
+def training_flags(uris: Iterable[str]) -> str:
     """`--train-files ... --eval-files ...` for the staged files named train*/eval*."""
+    uris = list(uris)
     flags = []
     for flag, stem in (("--train-files", "train"), ("--eval-files", "eval")):
-        uris = [s.uri for s in staged if s.uri.rsplit("/", 1)[-1].startswith(stem)]
-        if uris:
-            flags.append(f"{flag} {' '.join(uris)}")
+        matching = [uri for uri in uris if uri.rsplit("/", 1)[-1].startswith(stem)]
+        if matching:
+            flags.append(f"{flag} {' '.join(matching)}")
     return " ".join(flags)
+
+
+def dry_run_plan(
+    paths: Sequence[Path], bucket_name: str, region: str, project: str | None, prefix: str
+) -> str:
+    """What `stage` would do with checked files, for --dry-run: nothing is sent to learn it, so
+    it names what depends on the bucket's state (created only if missing, sent only if changed)."""
+    uris = [f"gs://{bucket_name}/{blob_name(prefix, path)}" for path in paths]
+    width = max(len(str(path)) for path in paths)
+    lines = [
+        "Dry run, nothing sent. Staging would:",
+        f"  check that gs://{bucket_name} is a single-region bucket in {region}, or create it:",
+        f"    {gcs.create_bucket_command(bucket_name, region, project)}",
+        "  upload each file unless the bucket already holds the same bytes:",
+        *(
+            f"    {path!s:<{width}} -> {uri} ({path.stat().st_size:,} bytes)"
+            for path, uri in zip(paths, uris, strict=True)
+        ),
+    ]
+    flags = training_flags(uris)
+    if flags:
+        lines += ["Pass them to training:", f"  {flags}"]
+    return "\n".join(lines)
 
 
 def report(staged: Sequence[Staged]) -> str:
@@ -135,7 +167,7 @@ def report(staged: Sequence[Staged]) -> str:
         f"({s.size:,} bytes)"
         for s in staged
     ]
-    flags = training_flags(staged)
+    flags = training_flags(s.uri for s in staged)
     if flags:
         lines += ["Pass them to training:", f"  {flags}"]
     return "\n".join(["Staged:", *lines])
@@ -158,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Vertex AI may then refuse the job",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the files, then show what would be created and uploaded; send nothing",
+    )
     return parser
 
 
@@ -175,7 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         problem = gcs.bucket_name_problem(args.bucket)
         if problem:
             raise StagingError(f"bucket: {problem}")
-        check_files(args.files, SCHEMA.columns)
+        paths = check_files(args.files, SCHEMA.columns)
+        if args.dry_run:
+            print(dry_run_plan(paths, args.bucket, args.region, args.project, args.prefix))
+            return 0
         client = storage.Client(project=args.project)
         staged = stage(
             client,
