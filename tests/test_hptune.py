@@ -143,3 +143,31 @@ def test_a_bad_tuning_config_is_refused_before_any_trial(
     assert f"error: {bad}: {message}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert not output_dir.exists(), "a trial started"
+
+
+def test_a_goal_against_the_metrics_direction_is_refused_before_any_trial(
+    default_project, tmp_path
+):
+    """val_accuracy with goal MINIMIZE would rank the worst trial first and recommend it."""
+    config = yaml.safe_load((default_project / "config/hptuning.yaml").read_text())
+    (metric,) = config["studySpec"]["metrics"]
+    assert metric == {"metricId": METRIC, "goal": "MAXIMIZE"}
+    metric["goal"] = "MINIMIZE"
+    bad = tmp_path / "hptuning.yaml"
+    bad.write_text(yaml.safe_dump(config, sort_keys=False))
+    output_dir = tmp_path / "sweep"
+    result = run(
+        [
+            *("make", "--silent", "hptune-local", MAKE_VENV),
+            f"SWEEP_ARGS=--config {bad} --output-dir {output_dir}",
+        ],
+        cwd=default_project,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert (
+        f"error: {bad}: a higher {METRIC} is better, but the goal is MINIMIZE, which would rank "
+        "the worst trial first: set goal: MAXIMIZE"
+    ) in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not output_dir.exists(), "a trial started"

@@ -1,11 +1,14 @@
 """The answer matrix: every task type and model family, with and without each kind of feature,
-renders a project that is free of Jinja, passes ruff and shellcheck, and passes its own tests."""
+renders a project that is free of Jinja, passes ruff and shellcheck, and passes its own tests;
+and copier's choices and the rendered config name what the trainer and the scripts take."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+import yaml
 
 from conftest import VENV_BIN, choices, render, run
 
@@ -87,3 +90,40 @@ def test_the_generated_test_suite_passes(project):
         cwd=project,
     )
     assert re.search(r"\d+ passed", result.stdout), result.stdout
+
+
+# ---------------------------------------------------------------- one place per fact
+# Copier's choices and the rendered config cannot read the trainer, so these hold them equal.
+
+
+def project_python(project, code: str) -> str:
+    """What `code` prints, run with the project's own packages importable."""
+    return run([str(VENV_BIN / "python"), "-c", code], cwd=project).stdout
+
+
+def test_the_tuning_metric_is_the_task_types_default(project):
+    """config/hptuning.yaml's metric is the one trainer/trial.py reports by default for the task
+    type, with the goal the tuning config's check expects."""
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    study = yaml.safe_load((project / "config/hptuning.yaml").read_text())["studySpec"]
+    (metric,) = study["metrics"]
+    printed = project_python(
+        project,
+        "import json; from trainer.trial import TUNING_METRICS; "
+        "from workflow.cloud.hptuning import metric_goal; "
+        "print(json.dumps({k: [v, metric_goal(v[0])] for k, v in TUNING_METRICS.items()}))",
+    )
+    metrics, goal = json.loads(printed)[answers["task_type"]]
+    assert metric == {"metricId": metrics[0], "goal": goal}
+
+
+def test_the_tier_choices_are_the_tiers_of_tiers_yaml(default_project):
+    presets = yaml.safe_load((default_project / "config/tiers.yaml").read_text())
+    assert choices("scale_tier") == list(presets)
+
+
+def test_the_model_type_choices_are_the_trainers(default_project):
+    printed = project_python(
+        default_project, "from trainer.hparams import MODEL_TYPES; print(list(MODEL_TYPES))"
+    )
+    assert repr(choices("model_type")) == printed.strip()

@@ -212,7 +212,7 @@ def test_bad_input_is_refused_before_any_request(tmp_path, content, bucket, mess
 
 
 @pytest.mark.parametrize(
-    "name", [answer for question, answer in BAD_ANSWERS if question == "bucket"]
+    "name", [answer for question, answer, _ in BAD_ANSWERS if question == "bucket"]
 )
 def test_every_bucket_name_the_questionnaire_refuses_is_refused_here_too(name):
     """`make stage-data BUCKET=...` bypasses copier's validator: the same rules apply."""

@@ -14,6 +14,8 @@ import re
 import shlex
 import shutil
 import tarfile
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +26,12 @@ from google.protobuf import json_format
 
 from endpoints import RecordingEndpoint, google_apis_endpoint, storage_with_locations
 
-from conftest import BAD_TUNING_PARAMETERS, VENV_BIN, render, run, storage_client
+from conftest import BAD_TUNING_PARAMETERS, VENV_BIN, choices, render, run, storage_client
 
 pytestmark = pytest.mark.xdist_group("submit")
 
-TIERS = ["BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM"]
+# The tiers copier offers; test_render.py holds them equal to config/tiers.yaml's keys.
+TIERS = choices("scale_tier")
 ROLES = ["chief", "workers", "parameter_servers", "evaluators"]
 ANSWERS = {"project_name": "Ann's Penguins & Co. (v2)", "gcp_project": "ann-penguins-2"}
 # The team's own CUSTOM pools, written over the rendered defaults. Parameter servers and
@@ -64,6 +67,25 @@ class Cloud:
 
     def presets(self) -> dict:
         return yaml.safe_load((self.project / "config/tiers.yaml").read_text())
+
+    @contextmanager
+    def edited(self, name: str, change: Callable[[str], str]) -> Iterator[None]:
+        """The project's file `name` as change(its text) for the block, then as it was."""
+        path = self.project / name
+        original = path.read_text()
+        path.write_text(change(original))
+        try:
+            yield
+        finally:
+            path.write_text(original)
+
+    def pinned_to_prebuilt(self) -> AbstractContextManager[None]:
+        """requirements.txt pinned to the prebuilt image's TensorFlow (2.17), as a team that
+        chooses the prebuilt path does."""
+        return self.edited(
+            "requirements.txt",
+            lambda text: re.sub(r"^(tensorflow(-cpu)?)==[0-9.]+", r"\1==2.17.1", text, flags=re.M),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +129,9 @@ def cloud(project, storage_emulator, tmp_path_factory):
     apis = google_apis_endpoint()
     env = gcloud_config(
         tmp_path_factory.mktemp("gcloud"),
+        # No project: the scripts give every gcloud command the answers' project themselves.
         {
             "auth/disable_credentials": "True",
-            "project": settings["project"],
             "api_endpoint_overrides/aiplatform": apis.url,
             "api_endpoint_overrides/cloudbuild": apis.url,
             "api_endpoint_overrides/artifactregistry": apis.url,
@@ -253,8 +275,9 @@ def test_the_build_context_is_staged_in_the_bucket_without_local_clutter(cloud):
 
 
 def test_the_prebuilt_path_stages_the_sdist_once(cloud):
-    result, sent, storage = cloud.script("submit.sh", "basic", "--container", "prebuilt")
-    assert "TensorFlow 2.17, but requirements.txt pins 2.21" in result.stderr
+    with cloud.pinned_to_prebuilt():
+        _, sent, storage = cloud.script("submit.sh", "basic", "--container", "prebuilt")
+        _, sent_again, storage_again = cloud.script("submit.sh", "basic", "--container", "prebuilt")
     (request,) = posts(sent, "customJobs")
     assert not posts(sent, "builds")
     spec = strict(aiplatform_v1.CustomJob, request.json()).job_spec
@@ -273,20 +296,21 @@ def test_the_prebuilt_path_stages_the_sdist_once(cloud):
     assert client.bucket(bucket).blob(path).download_as_bytes() == local.read_bytes()
     assert uploads(storage)
 
-    _, sent, storage = cloud.script("submit.sh", "basic", "--container", "prebuilt")
-    assert not uploads(storage), "an unchanged package was uploaded again"
-    (again,) = posts(sent, "customJobs")
+    assert not uploads(storage_again), "an unchanged package was uploaded again"
+    (again,) = posts(sent_again, "customJobs")
     assert again.json()["jobSpec"]["workerPoolSpecs"][0]["pythonPackageSpec"]["packageUris"] == [
         uri
     ]
 
 
 def test_the_prebuilt_gpu_tier_runs_the_gpu_image_and_tpu_stays_custom(cloud):
-    _, sent, _ = cloud.script("submit.sh", "BASIC_GPU", "--container", "prebuilt")
+    with cloud.pinned_to_prebuilt():
+        _, sent, _ = cloud.script("submit.sh", "BASIC_GPU", "--container", "prebuilt")
     spec = strict(aiplatform_v1.CustomJob, posts(sent, "customJobs")[0].json()).job_spec
     package = spec.worker_pool_specs[0].python_package_spec
     assert package.executor_image_uri == cloud.settings["executor_images"]["gpu"]
 
+    # The TPU tier builds its image whatever TensorFlow the prebuilt images run.
     result, sent, _ = cloud.script(
         "submit.sh", "BASIC_TPU", "--container", "prebuilt", "--poll-seconds", "0"
     )
@@ -421,7 +445,8 @@ def test_a_bucket_outside_the_region_is_refused(cloud, location, message, contai
     good = cloud.storage.locations[bucket]
     cloud.storage.locations[bucket] = location
     try:
-        refused = cloud.script("submit.sh", "--container", container, check=False)
+        with cloud.pinned_to_prebuilt() if container == "prebuilt" else nullcontext():
+            refused = cloud.script("submit.sh", "--container", container, check=False)
     finally:
         cloud.storage.locations[bucket] = good
     assert_refused(*refused, f"gs://{bucket} {message}")
@@ -429,9 +454,10 @@ def test_a_bucket_outside_the_region_is_refused(cloud, location, message, contai
 
 def test_missing_data_is_refused(cloud):
     missing = f"gs://{cloud.settings['bucket']}/data/missing-*.csv"
-    refused = cloud.script(
-        "hptune.sh", "--container", "prebuilt", "--train-files", missing, check=False
-    )
+    with cloud.pinned_to_prebuilt():
+        refused = cloud.script(
+            "hptune.sh", "--container", "prebuilt", "--train-files", missing, check=False
+        )
     assert_refused(*refused, f"{missing} does not exist: stage the data with `make stage-data`")
 
 
@@ -439,7 +465,8 @@ def test_a_package_that_does_not_import_is_refused(cloud, tmp_path):
     """A subfolder without __init__.py imports from the source tree, but setup.py's
     find_packages leaves it out of the package: the job would fail at its first import."""
     broken = tmp_path / "broken"
-    shutil.copytree(cloud.project, broken, ignore=shutil.ignore_patterns("build", ".git"))
+    with cloud.pinned_to_prebuilt():
+        shutil.copytree(cloud.project, broken, ignore=shutil.ignore_patterns("build", ".git"))
     (broken / "trainer/extras").mkdir()
     (broken / "trainer/extras/helpers.py").write_text("HELP = 1\n")
     hparams = broken / "trainer/hparams.py"
@@ -460,13 +487,126 @@ def test_a_package_that_does_not_import_is_refused(cloud, tmp_path):
         assert "No module named 'trainer.extras'" in refused[0].stderr
 
 
-def test_no_gcloud_project_is_refused(cloud, tmp_path):
-    env = cloud.env | gcloud_config(tmp_path / "gcloud", {"auth/disable_credentials": "True"})
+def gcloud_lines(output: str) -> list[list[str]]:
+    return [shlex.split(line) for line in output.splitlines() if line.startswith("gcloud ")]
+
+
+@pytest.mark.parametrize("script", ["submit.sh", "hptune.sh"])
+@pytest.mark.parametrize("override", [None, "other-project-9"])
+def test_a_dry_run_needs_no_gcloud_configuration(cloud, tmp_path, script, override):
+    """On a machine whose gcloud was never configured, the dry run prints the answers' project
+    (or GCP_PROJECT's, as for make) in the image and in every gcloud command."""
+    empty = tmp_path / "gcloud"
+    empty.mkdir()
+    env = {"CLOUDSDK_CONFIG": str(empty), "PYTHON": cloud.env["PYTHON"]}
+    if override:
+        env["GCP_PROJECT"] = override
+    result = run(["bash", f"scripts/{script}", "BASIC", "--dry-run"], cwd=cloud.project, env=env)
+    project = override or ANSWERS["gcp_project"]
+    assert list(empty.iterdir()) == [], "the dry run configured gcloud"
+    commands = gcloud_lines(result.stdout)
+    assert len(commands) == 2  # the image build, then the job
+    for command in commands:
+        assert command[command.index("--project") + 1] == project, command
+    image = f"{cloud.settings['region']}-docker.pkg.dev/{project}/"
+    assert f"# 1. Build the image {image}" in result.stdout
+    assert f"imageUri: {image}" in result.stdout
+
+
+def test_gcp_project_in_the_environment_is_where_the_job_goes(cloud):
+    """Beside gcloud, which has no project set here, GCP_PROJECT wins over config/cloud.mk."""
+    env = cloud.env | {"GCP_PROJECT": "other-project-9"}
+    apis = len(cloud.apis.requests)
     result = run(
-        ["bash", "scripts/submit.sh", "--dry-run"], cwd=cloud.project, env=env, check=False
+        ["bash", "scripts/submit.sh", "BASIC", "--poll-seconds", "0"], cwd=cloud.project, env=env
     )
-    assert result.returncode == 1
-    assert f"run `gcloud config set project {ANSWERS['gcp_project']}`" in result.stderr
+    sent = cloud.apis.requests[apis:]
+    (request,) = posts(sent, "customJobs")
+    assert request.path.startswith("/v1/projects/other-project-9/locations/")
+    assert {r.path.split("/")[3] for r in sent} == {"other-project-9"}
+    image = request.json()["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["imageUri"]
+    assert image.startswith(f"{cloud.settings['region']}-docker.pkg.dev/other-project-9/")
+    assert "--project other-project-9" in result.stdout
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_prebuilt_image_of_another_tensorflow_is_refused(cloud, dry_run):
+    """As generated, requirements.txt pins TensorFlow 2.21 and the prebuilt image runs 2.17: the
+    job would not run what was tested, so nothing is built, uploaded or sent."""
+    pinned = re.search(
+        r"^tensorflow-cpu==([0-9.]+)", (cloud.project / "requirements.txt").read_text(), re.M
+    )[1]
+    image = cloud.settings["executor_images"]["cpu"]
+    image_tf = ".".join(re.search(r"/tf-cpu\.(\d+)-(\d+)\.", image).groups())
+    assert not pinned.startswith(f"{image_tf}."), "the generated pins agree: nothing to refuse"
+    args = ["BASIC", "--container", "prebuilt", *(["--dry-run"] if dry_run else [])]
+    refused = cloud.script("submit.sh", *args, check=False)
+    assert_refused(
+        *refused,
+        f"the prebuilt image {image} runs TensorFlow {image_tf}, but requirements.txt pins "
+        f"TensorFlow {pinned}",
+    )
+    result = refused[0]
+    assert "use the custom container" in result.stderr
+    assert f"pin requirements.txt to the image's TensorFlow {image_tf}" in result.stderr
+    assert result.stdout == "", "a dry run printed a plan it would refuse"
+
+
+@pytest.mark.parametrize("script", ["submit.sh", "hptune.sh"])
+def test_both_scripts_run_config_default_tier_when_none_is_given(cloud, script):
+    def standard_1(text: str) -> str:
+        return re.sub(r"^default_tier: .*$", "default_tier: 'STANDARD_1'", text, flags=re.M)
+
+    with cloud.edited("config/cloud.yaml", standard_1):
+        result, sent, storage = cloud.script(script, "--dry-run")
+    assert sent == [] and storage == []
+    assert result.stdout.startswith("# Dry run: STANDARD_1 on Vertex AI")
+    lines = result.stdout.splitlines()
+    (create,) = [i for i, line in enumerate(lines) if line.startswith("gcloud ai ")]
+    body = yaml.safe_load("\n".join(lines[create + 1 :]))
+    spec = body.get("trialJobSpec", body)
+    assert_pools_match(
+        strict(aiplatform_v1.CustomJobSpec, spec), expected_pools(cloud.presets(), "STANDARD_1")
+    )
+
+
+def test_a_tier_the_team_adds_to_tiers_yaml_is_one_the_scripts_take(cloud):
+    added = "\nHIGHMEM_2:\n  chief:\n    machineType: n1-highmem-2\n"
+    with cloud.edited("config/tiers.yaml", lambda text: text + added):
+        result, _, _ = cloud.script("submit.sh", "highmem_2", "--dry-run")
+        presets = cloud.presets()
+    assert result.stdout.startswith("# Dry run: HIGHMEM_2 on Vertex AI")
+    lines = result.stdout.splitlines()
+    (create,) = [i for i, line in enumerate(lines) if line.startswith("gcloud ai ")]
+    spec = strict(aiplatform_v1.CustomJobSpec, yaml.safe_load("\n".join(lines[create + 1 :])))
+    assert_pools_match(spec, expected_pools(presets, "HIGHMEM_2"))
+
+
+def test_hptune_help_is_its_own(cloud):
+    result, sent, _ = cloud.script("hptune.sh", "--help")
+    assert result.stdout.startswith("usage: scripts/hptune.sh ")
+    assert "scripts/submit.sh" not in result.stdout
+    assert "config/hptuning.yaml" in result.stdout
+    assert "--tune" not in result.stdout  # the script passes it itself
+    assert sent == []
+    submit_help, _, _ = cloud.script("submit.sh", "--help")
+    assert submit_help.stdout.startswith("usage: scripts/submit.sh ")
+
+
+def test_a_goal_against_the_metrics_direction_is_refused(cloud):
+    """val_accuracy MINIMIZEd would make Vertex AI search for the worst model."""
+
+    def minimize(text: str) -> str:
+        return text.replace("goal: MAXIMIZE", "goal: MINIMIZE")
+
+    with cloud.edited("config/hptuning.yaml", minimize):
+        refused = cloud.script("hptune.sh", "--dry-run", check=False)
+    assert_refused(
+        *refused,
+        "config/hptuning.yaml: a higher val_accuracy is better, but the goal is MINIMIZE, "
+        "which would rank the worst trial first: set goal: MAXIMIZE",
+    )
+    assert refused[0].stdout == ""
 
 
 def test_a_missing_artifact_repository_is_refused(cloud, tmp_path):

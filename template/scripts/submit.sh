@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the trainer on Vertex AI with a scale-tier preset (config/tiers.yaml):
+# Runs the trainer on Vertex AI with a scale-tier preset:
 #   scripts/submit.sh [TIER] [--dry-run] [--container custom|prebuilt] [-- TRAINER_ARGS...]
-# TIER: BASIC, STANDARD_1, PREMIUM_1, BASIC_GPU, BASIC_TPU or CUSTOM (any case).
+# TIER: a preset of config/tiers.yaml (any case); default: config/cloud.yaml's default_tier.
 # The work (preflight, packaging, the job spec) is in workflow/cloud/submit.py; --help lists it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."

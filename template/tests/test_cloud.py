@@ -10,18 +10,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workflow.cloud import hptuning, jobspec, package, tiers
+from trainer.features import SCHEMA
+from trainer.trial import TUNING_METRICS
+from workflow.cloud import hptuning, jobspec, package, preflight, tiers
 from workflow.cloud.settings import ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+TIERS_FILE = ROOT / "config/tiers.yaml"
+# The tiers are the keys of config/tiers.yaml, whatever the team has made them.
+TIER_NAMES = list(tiers.load_tiers(TIERS_FILE))
 
 
 @pytest.fixture(scope="module")
 def presets() -> dict:
-    return tiers.load_tiers(ROOT / "config/tiers.yaml")
+    return tiers.load_tiers(TIERS_FILE)
 
 
-@pytest.mark.parametrize("tier", tiers.TIERS)
+@pytest.mark.parametrize("tier", TIER_NAMES)
 def test_every_tier_makes_pools_with_one_chief(presets, tier):
     pools = tiers.worker_pools(presets, tier)
     assert pools[0]["replicaCount"] == 1
@@ -29,9 +34,7 @@ def test_every_tier_makes_pools_with_one_chief(presets, tier):
 
 
 def test_the_accelerator_picks_the_tensorflow_build(presets):
-    kinds = {
-        tier: tiers.accelerator_kind(tiers.worker_pools(presets, tier)) for tier in tiers.TIERS
-    }
+    kinds = {tier: tiers.accelerator_kind(tiers.worker_pools(presets, tier)) for tier in TIER_NAMES}
     assert kinds["BASIC_GPU"] == "gpu"
     assert kinds["BASIC_TPU"] == "tpu"
     assert {kinds[t] for t in ("BASIC", "STANDARD_1", "PREMIUM_1")} == {"cpu"}
@@ -42,10 +45,25 @@ def test_the_presets_use_no_parameter_servers(presets):
         assert len(tiers.worker_pools(presets, tier)) <= 2, tier
 
 
-def test_tier_names_are_case_insensitive_and_checked():
-    assert tiers.tier_name("basic_gpu") == "BASIC_GPU"
+def test_tier_names_are_case_insensitive_and_checked(presets):
+    assert tiers.tier_name(presets, "basic_gpu") == "BASIC_GPU"
     with pytest.raises(ConfigError, match="unknown tier 'premium_2': choose one of BASIC"):
-        tiers.tier_name("premium_2")
+        tiers.tier_name(presets, "premium_2")
+
+
+def test_a_tier_added_to_the_file_is_one_the_scripts_take(tmp_path):
+    path = tmp_path / "tiers.yaml"
+    path.write_text(
+        TIERS_FILE.read_text() + "\nHIGHMEM_2:\n  chief:\n    machineType: n1-highmem-2\n"
+    )
+    added = tiers.load_tiers(path)
+    assert tiers.tier_name(added, "highmem_2") == "HIGHMEM_2"
+    assert tiers.worker_pools(added, "HIGHMEM_2")[0]["machineSpec"] == {
+        "machineType": "n1-highmem-2"
+    }
+    path.write_text("Big Tier:\n  chief:\n    machineType: n1-highmem-2\n")
+    with pytest.raises(ConfigError, match=r"tier names are upper-case .* not Big Tier"):
+        tiers.load_tiers(path)
 
 
 @pytest.mark.parametrize(
@@ -101,7 +119,7 @@ def test_the_tuning_config_tunes_trainer_flags():
     assert ids <= hptuning.tunable_flags() <= hptuning.trainer_flags()
     assert "learning-rate" in ids
     assert "job-dir" not in hptuning.tunable_flags()
-    counts = hptuning.trial_counts(ROOT / hptuning.DEFAULT_PATH)
+    counts = hptuning.trial_counts(config)
     assert counts["parallelTrialCount"] <= counts["maxTrialCount"]
     metric = config["studySpec"]["metrics"][0]["metricId"]
     assert hptuning.trial_args(config, ["--num-epochs", "3"]) == [
@@ -156,7 +174,7 @@ def test_a_bad_tuning_config_is_refused(tmp_path, parameter, message):
     path = tmp_path / "hptuning.yaml"
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match=message):
-        hptuning.study_spec(path)
+        hptuning.load(path)
 
 
 @pytest.mark.parametrize(
@@ -175,9 +193,53 @@ def test_a_metric_the_trainer_cannot_report_is_refused(tmp_path, metric, message
         hptuning.load(path)
 
 
+def _with_metric(tmp_path: Path, metric: dict) -> Path:
+    config = yaml.safe_load((ROOT / hptuning.DEFAULT_PATH).read_text())
+    config["studySpec"]["metrics"] = [metric]
+    path = tmp_path / "hptuning.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_every_reported_metric_has_a_direction():
+    for metrics in TUNING_METRICS.values():
+        for metric_id in metrics:
+            assert hptuning.metric_goal(metric_id) in hptuning.GOALS, metric_id
+    assert hptuning.metric_goal("val_rmse") == hptuning.metric_goal("val_loss") == "MINIMIZE"
+    assert hptuning.metric_goal("val_accuracy") == hptuning.metric_goal("val_auc") == "MAXIMIZE"
+    assert hptuning.metric_goal("val_mean_absolute_error") == "MINIMIZE"
+
+
+@pytest.mark.parametrize("metric_id", TUNING_METRICS[SCHEMA.task_type])
+def test_a_goal_against_the_metrics_direction_is_refused(tmp_path, metric_id):
+    """The opposite goal would rank the worst trial first, locally and on Vertex AI."""
+    right = hptuning.metric_goal(metric_id)
+    wrong = "MAXIMIZE" if right == "MINIMIZE" else "MINIMIZE"
+    better = "lower" if right == "MINIMIZE" else "higher"
+    config = hptuning.load(_with_metric(tmp_path, {"metricId": metric_id, "goal": right}))
+    assert hptuning.metric(config) == (metric_id, right)
+    with pytest.raises(
+        ConfigError,
+        match=f"a {better} {metric_id} is better, but the goal is {wrong}, which would rank "
+        f"the worst trial first: set goal: {right}",
+    ):
+        hptuning.load(_with_metric(tmp_path, {"metricId": metric_id, "goal": wrong}))
+
+
+def test_a_metric_of_the_other_task_type_is_refused(tmp_path):
+    (other,) = set(TUNING_METRICS) - {SCHEMA.task_type}
+    metric_id = TUNING_METRICS[other][0]
+    goal = hptuning.metric_goal(metric_id)
+    with pytest.raises(
+        ConfigError,
+        match=f"metric '{metric_id}' is not one the trainer reports for {SCHEMA.task_type}",
+    ):
+        hptuning.load(_with_metric(tmp_path, {"metricId": metric_id, "goal": goal}))
+
+
 def test_the_settings_read_cloud_mk_with_the_environment_first():
     settings = load_settings(ROOT / "config", environ={})
-    assert settings.default_tier in tiers.TIERS
+    assert settings.default_tier in TIER_NAMES
     assert settings.train_files == (f"gs://{settings.bucket}/data/train.csv",)
     assert settings.eval_files == (f"gs://{settings.bucket}/data/eval.csv",)
     moved = load_settings(ROOT / "config", environ={"BUCKET": "other", "REGION": "europe-west4"})
@@ -218,4 +280,53 @@ def test_the_executor_image_is_read_for_its_tensorflow_version():
     assert package.image_tf_minor(image) == "2.17"
     assert re.fullmatch(
         r"\d+\.\d+", package.minor(package.pinned_version(ROOT / "requirements.txt"))
+    )
+
+
+PREBUILT_2_17 = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
+
+
+def _pinned(tmp_path: Path, version: str) -> Path:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f'tensorflow-cpu=={version}; sys_platform == "linux"\n')
+    return requirements
+
+
+def test_a_prebuilt_image_that_runs_the_pinned_tensorflow_is_accepted(tmp_path):
+    preflight.executor_matches_pin(PREBUILT_2_17, _pinned(tmp_path, "2.17.1"))
+
+
+def test_a_prebuilt_image_of_another_tensorflow_is_refused_with_both_fixes(tmp_path):
+    with pytest.raises(preflight.PreflightError) as refused:
+        preflight.executor_matches_pin(PREBUILT_2_17, _pinned(tmp_path, "2.21.0"))
+    message = str(refused.value)
+    assert f"{PREBUILT_2_17} runs TensorFlow 2.17, but requirements.txt pins TensorFlow 2.21.0" in (
+        message
+    )
+    assert "use the custom container" in message
+    assert "pin requirements.txt to the image's TensorFlow 2.17" in message
+
+
+def test_an_image_whose_tensorflow_is_unknown_is_refused(tmp_path):
+    with pytest.raises(preflight.PreflightError, match="does not say which TensorFlow it runs"):
+        preflight.executor_matches_pin("gcr.io/me/trainer:1", ROOT / "requirements.txt")
+
+
+def test_the_container_and_ci_run_the_python_of_python_version():
+    """.python-version is the one home of the Python version: CI reads it, the Dockerfile's
+    default cannot, so it must equal it."""
+    version = (ROOT / ".python-version").read_text().strip()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.findall(r"^ARG PYTHON_VERSION=(\S+)$", dockerfile, re.M) == [version]
+    assert re.search(r"^FROM python:\$\{PYTHON_VERSION\}-slim$", dockerfile, re.M)
+    ci = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
+    setups = [
+        step["with"]
+        for job in ci["jobs"].values()
+        for step in job["steps"]
+        if step.get("uses", "").startswith("actions/setup-python")
+    ]
+    assert setups and all(
+        setup.get("python-version-file") == ".python-version" and "python-version" not in setup
+        for setup in setups
     )

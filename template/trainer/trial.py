@@ -20,6 +20,8 @@ from trainer import distribute
 
 # The metrics that `trainer.model` compiles, as Keras names them on the evaluation data (the
 # names `fit` logs and `--hypertune-metric` takes): the first of each task type is the default.
+# The one list of them: the tuning config's check (workflow/cloud/hptuning.py) reads it, and
+# tests hold model.py and config/hptuning.yaml to it.
 TUNING_METRICS = {
     "classification": ("val_accuracy", "val_loss"),
     "regression": ("val_rmse", "val_mean_absolute_error", "val_loss"),

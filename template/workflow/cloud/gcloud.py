@@ -1,5 +1,6 @@
 """Running the Google Cloud CLI: every cloud request of the submit scripts goes through `gcloud`,
-so it uses the same account, project and settings as the user's own commands."""
+so it uses the same account and settings as the user's own commands. The project is always
+given with --project (the answers' project, config/cloud.mk), never taken from gcloud's config."""
 
 from __future__ import annotations
 
@@ -39,9 +40,3 @@ def run(args: list[str], show: bool = True) -> str:
 def run_json(args: list[str], show: bool = True) -> dict:
     """Runs a gcloud command that ends in --format=json; returns the parsed output."""
     return json.loads(run(args, show=show))
-
-
-def configured_project() -> str | None:
-    """gcloud's core/project, or None when it is not set."""
-    value = run(["config", "get-value", "project"], show=False).strip()
-    return value or None

@@ -1,11 +1,12 @@
 """config/hptuning.yaml: the hyperparameter study, in Vertex AI's own field names.
 
-`study_spec()` returns the `studySpec` of a HyperparameterTuningJob; `trial_counts()` the trial
-limits beside it; `trial_args()` the trainer flags every trial gets. Every parameterId must be a
-hyperparameter flag of the trainer, because each trial runs
-`python -m trainer.task ... --<parameterId>=<value>`, and the metricId must be a metric the
-trainer can report (`--hypertune-metric`). The cloud job (`scripts/hptune.sh`) and the local
-sweep (`python -m workflow.sweep`) both read the study through `load()`.
+`load()` reads and checks it; from the loaded config, `trial_counts()` gives the trial limits
+beside the `studySpec`, `metric()` the metric and its goal, and `trial_args()` the trainer flags
+every trial gets. Every parameterId must be a hyperparameter flag of the trainer, because each
+trial runs `python -m trainer.task ... --<parameterId>=<value>`; the metricId must be a metric the
+trainer reports for this task type (trainer.trial.TUNING_METRICS), and the goal must be the way
+that metric improves. The cloud job (`scripts/hptune.sh`) and the local sweep
+(`python -m workflow.sweep`) both read the study through `load()`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
+from trainer.features import SCHEMA
 from trainer.hparams import HParams
+from trainer.trial import TUNING_METRICS
 from workflow.cloud.settings import ConfigError, read_yaml_mapping
 
 DEFAULT_PATH = Path("config/hptuning.yaml")
@@ -24,6 +27,14 @@ TRIAL_COUNT_KEYS = ("maxTrialCount", "parallelTrialCount", "maxFailedTrialCount"
 VALUE_SPECS = ("doubleValueSpec", "integerValueSpec", "discreteValueSpec", "categoricalValueSpec")
 LOG_SCALES = ("UNIT_LOG_SCALE", "UNIT_REVERSE_LOG_SCALE")
 GOALS = ("MAXIMIZE", "MINIMIZE")
+# Which way a metric improves, by how its name ends: losses and errors fall, accuracies rise.
+GOAL_BY_NAME_ENDING = {
+    "loss": "MINIMIZE",
+    "rmse": "MINIMIZE",
+    "error": "MINIMIZE",
+    "accuracy": "MAXIMIZE",
+    "auc": "MAXIMIZE",
+}
 METRIC_FLAG = "hypertune-metric"
 
 
@@ -54,8 +65,16 @@ def tunable_flags() -> set[str]:
 
 
 def reportable_metrics() -> tuple[str, ...]:
-    """The metrics the trainer can report: the choices of its --hypertune-metric flag."""
-    return tuple(_flag_action(METRIC_FLAG).choices)
+    """The metrics the trainer reports for this project's task type."""
+    return TUNING_METRICS[SCHEMA.task_type]
+
+
+def metric_goal(metric_id: str) -> str | None:
+    """MINIMIZE or MAXIMIZE: the way `metric_id` improves; None for a name of neither kind."""
+    for ending, goal in GOAL_BY_NAME_ENDING.items():
+        if metric_id.endswith(ending):
+            return goal
+    return None
 
 
 def _check_trainer_accepts(where: str, flag: str, value) -> None:
@@ -119,13 +138,20 @@ def _check_metric(path: Path, metric: dict) -> None:
     if not isinstance(metric, dict) or metric.get("metricId") not in metrics:
         got = metric.get("metricId") if isinstance(metric, dict) else metric
         raise ConfigError(
-            f"{path}: metric {got!r} is not one the trainer reports; use one of "
-            f"{', '.join(metrics)}"
+            f"{path}: metric {got!r} is not one the trainer reports for {SCHEMA.task_type}; "
+            f"use one of {', '.join(metrics)}"
         )
-    if metric.get("goal") not in GOALS:
+    metric_id, goal = metric["metricId"], metric.get("goal")
+    if goal not in GOALS:
         raise ConfigError(
-            f"{path}: metric {metric['metricId']!r} needs a goal, MAXIMIZE or MINIMIZE, "
-            f"not {metric.get('goal')!r}"
+            f"{path}: metric {metric_id!r} needs a goal, MAXIMIZE or MINIMIZE, not {goal!r}"
+        )
+    improves = metric_goal(metric_id)
+    if improves and goal != improves:
+        better = "lower" if improves == "MINIMIZE" else "higher"
+        raise ConfigError(
+            f"{path}: a {better} {metric_id} is better, but the goal is {goal}, which would rank "
+            f"the worst trial first: set goal: {improves}"
         )
 
 
@@ -159,14 +185,9 @@ def load(path: Path = DEFAULT_PATH) -> dict:
     return config
 
 
-def study_spec(path: Path = DEFAULT_PATH) -> dict:
-    """The Vertex AI studySpec: metrics, parameters and algorithm."""
-    return load(path)["studySpec"]
-
-
-def trial_counts(path: Path = DEFAULT_PATH) -> dict:
-    """maxTrialCount, parallelTrialCount and maxFailedTrialCount, as far as the file sets them."""
-    config = load(path)
+def trial_counts(config: dict) -> dict:
+    """maxTrialCount, parallelTrialCount and maxFailedTrialCount of a loaded config, as far as
+    the file sets them."""
     return {key: config[key] for key in TRIAL_COUNT_KEYS if key in config}
 
 

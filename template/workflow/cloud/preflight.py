@@ -4,7 +4,6 @@ message says how to fix it."""
 from __future__ import annotations
 
 import fnmatch
-import logging
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,23 +17,6 @@ GLOB_CHARACTERS = re.compile(r"[*?\[]")
 
 class PreflightError(Exception):
     """Something the job would fail on; the message says how to fix it."""
-
-
-def project(settings: CloudSettings) -> str:
-    """gcloud's configured project, which the job goes to."""
-    configured = gcloud.configured_project()
-    if configured is None:
-        raise PreflightError(
-            f"gcloud has no project set: run `gcloud config set project {settings.project}`"
-        )
-    if configured != settings.project:
-        logging.warning(
-            "gcloud's project is %s, config/cloud.mk says %s: submitting to %s",
-            configured,
-            settings.project,
-            configured,
-        )
-    return configured
 
 
 def storage_client(project_id: str):
@@ -97,12 +79,13 @@ def package_imports(sdist: Path) -> None:
         ) from None
 
 
-def artifact_repository(settings: CloudSettings, project_id: str) -> None:
+def artifact_repository(settings: CloudSettings) -> None:
     try:
         gcloud.run(
             [
                 *("artifacts", "repositories", "describe", settings.artifact_repository),
-                *("--location", settings.region, "--project", project_id, "--format=value(name)"),
+                *("--location", settings.region, "--project", settings.project),
+                "--format=value(name)",
             ],
             show=False,
         )
@@ -111,18 +94,34 @@ def artifact_repository(settings: CloudSettings, project_id: str) -> None:
             f"the Artifact Registry repository {settings.artifact_repository} in "
             f"{settings.region} cannot be read; create it with `gcloud artifacts repositories "
             f"create {settings.artifact_repository} --repository-format=docker "
-            f"--location={settings.region} --project={project_id}`"
+            f"--location={settings.region} --project={settings.project}`"
         ) from None
 
 
-def executor_version_warning(executor_image: str, requirements: Path) -> str | None:
-    """A warning when the prebuilt image's TensorFlow minor differs from the local pin."""
+def executor_matches_pin(executor_image: str, requirements: Path) -> None:
+    """The prebuilt image must run the TensorFlow that requirements.txt pins, the one the trainer
+    is tested with locally; the package brings no TensorFlow of its own."""
     pinned = package.pinned_version(requirements)
     image_minor = package.image_tf_minor(executor_image)
-    if pinned and image_minor and image_minor != package.minor(pinned):
-        return (
-            f"the prebuilt image {executor_image} runs TensorFlow {image_minor}, but "
-            f"requirements.txt pins {pinned}: what you test locally is not what the job runs. "
-            "Pick a matching image in config/cloud.yaml, or use the custom container."
+    fixes = (
+        "Either use the custom container (container: custom in config/cloud.yaml, or "
+        "--container custom), which installs the pinned TensorFlow, or pin requirements.txt "
+        f"to the image's TensorFlow{f' {image_minor}' if image_minor else ''} "
+        "(tensorflow-cpu and tensorflow, with a keras that supports it)."
+    )
+    if image_minor is None:
+        raise PreflightError(
+            f"the prebuilt image {executor_image} does not say which TensorFlow it runs (a "
+            "Vertex AI image is named like .../tf-cpu.2-17.py310:latest). " + fixes
         )
-    return None
+    if pinned is None:
+        raise PreflightError(
+            f"{requirements.name} has no 'tensorflow-cpu==VERSION' line to compare with the "
+            f"prebuilt image {executor_image} (TensorFlow {image_minor}). " + fixes
+        )
+    if image_minor != package.minor(pinned):
+        raise PreflightError(
+            f"the prebuilt image {executor_image} runs TensorFlow {image_minor}, but "
+            f"{requirements.name} pins TensorFlow {pinned}: the job would not run what you "
+            "test locally. " + fixes
+        )

@@ -35,24 +35,28 @@ BUILD_DIR = Path("build/cloud")
 CONSOLE_URL = "https://console.cloud.google.com/agent-platform/locations/{region}/training/{id}?project={project}"
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    own, trainer_args = argv, []
-    if "--" in argv:
-        split = argv.index("--")
-        own, trainer_args = argv[:split], argv[split + 1 :]
-    parser = argparse.ArgumentParser(
-        prog="scripts/submit.sh",
-        description="Run the trainer on Vertex AI with a scale-tier preset "
-        "(config/tiers.yaml). Arguments after -- go to the trainer.",
-    )
+def build_parser(tune: bool) -> argparse.ArgumentParser:
+    """The options of scripts/submit.sh, or with `tune` those of scripts/hptune.sh (which passes
+    --tune): the same options, each script with its own usage."""
+    if tune:
+        parser = argparse.ArgumentParser(
+            prog="scripts/hptune.sh",
+            description="Run a hyperparameter tuning job on Vertex AI: the study in "
+            "config/hptuning.yaml, each trial on a scale-tier preset (config/tiers.yaml). "
+            "Arguments after -- go to every trial's trainer.",
+        )
+    else:
+        parser = argparse.ArgumentParser(
+            prog="scripts/submit.sh",
+            description="Run the trainer on Vertex AI with a scale-tier preset "
+            "(config/tiers.yaml). Arguments after -- go to the trainer.",
+        )
     parser.add_argument(
         "tier",
         nargs="?",
-        help=f"one of {', '.join(tiers.TIERS)} (any case); default: config/cloud.yaml's",
+        help="a preset of config/tiers.yaml (any case); default: config/cloud.yaml's default_tier",
     )
-    parser.add_argument(
-        "--tune", action="store_true", help="a tuning job (config/hptuning.yaml) on the tier"
-    )
+    parser.add_argument("--tune", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--dry-run",
         action="store_true",
@@ -71,7 +75,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--poll-seconds", type=float, default=10, help="seconds between image build checks"
     )
-    args = parser.parse_args(own)
+    return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    own, trainer_args = argv, []
+    if "--" in argv:
+        split = argv.index("--")
+        own, trainer_args = argv[:split], argv[split + 1 :]
+    args = build_parser(tune="--tune" in own).parse_args(own)
     args.trainer_args = trainer_args
     return args
 
@@ -81,7 +93,6 @@ class Plan:
     """What will be sent: the job, and how the trainer gets to the cloud."""
 
     settings: CloudSettings
-    project: str
     tier: str
     container: str
     variant: str  # cpu, gpu or tpu: the TensorFlow build the pools need
@@ -101,7 +112,7 @@ class Plan:
 def make_plan(args: argparse.Namespace, root: Path) -> Plan:
     settings = load_settings(root / "config")
     presets = tiers.load_tiers(root / "config/tiers.yaml")
-    tier = tiers.tier_name(args.tier or settings.default_tier)
+    tier = tiers.tier_name(presets, args.tier or settings.default_tier)
     pools = tiers.worker_pools(presets, tier)
     variant = tiers.accelerator_kind(pools)
     container = args.container or settings.container
@@ -109,7 +120,9 @@ def make_plan(args: argparse.Namespace, root: Path) -> Plan:
         print(f"{tier} runs on TPUs: using the custom container", file=sys.stderr)
         container = "custom"
     tuning = hptuning.load(root / hptuning.DEFAULT_PATH) if args.tune else None
-    project = preflight.project(settings)
+    # The answers' project (config/cloud.mk, or GCP_PROJECT), given to every gcloud command as
+    # --project: gcloud's own configured project may be unset, or another one.
+    project = settings.project
     digest = package.source_hash(root)
     train_files = args.train_files or settings.train_files
     eval_files = args.eval_files or settings.eval_files
@@ -121,9 +134,7 @@ def make_plan(args: argparse.Namespace, root: Path) -> Plan:
     plan_fields: dict = {}
     if container == "prebuilt":
         executor = settings.executor_images["gpu" if variant == "gpu" else "cpu"]
-        warning = preflight.executor_version_warning(executor, root / "requirements.txt")
-        if warning:
-            logging.warning(warning)
+        preflight.executor_matches_pin(executor, root / "requirements.txt")
         sdist = package.build_sdist(root, root / BUILD_DIR / digest)
         package_uri = f"gs://{settings.bucket}/staging/packages/{digest}/{sdist.name}"
         runner = jobspec.package_runner(executor, package_uri, trainer_args)
@@ -147,8 +158,7 @@ def make_plan(args: argparse.Namespace, root: Path) -> Plan:
 
     spec = jobspec.custom_job_spec(pools, runner, f"gs://{settings.bucket}/jobs/{job_id}")
     if tuning:
-        counts = {key: tuning[key] for key in hptuning.TRIAL_COUNT_KEYS if key in tuning}
-        body = jobspec.tuning_job_config(tuning["studySpec"], counts, spec)
+        body = jobspec.tuning_job_config(tuning["studySpec"], hptuning.trial_counts(tuning), spec)
     else:
         body = spec
     job_file = BUILD_DIR / "jobs" / f"{job_id}.yaml"
@@ -162,7 +172,6 @@ def make_plan(args: argparse.Namespace, root: Path) -> Plan:
     ]
     return Plan(
         settings=settings,
-        project=project,
         tier=tier,
         container=container,
         variant=variant,
@@ -177,7 +186,10 @@ def make_plan(args: argparse.Namespace, root: Path) -> Plan:
 
 
 def print_dry_run(plan: Plan) -> None:
-    print(f"# Dry run: {plan.tier} on Vertex AI; nothing is built remotely or sent.")
+    print(
+        f"# Dry run: {plan.tier} on Vertex AI in project {plan.settings.project} (GCP_PROJECT, "
+        "from config/cloud.mk or the environment); nothing is built remotely or sent."
+    )
     if plan.build_command:
         print(f"\n# 1. Build the image {plan.image} with Cloud Build, from {plan.build_file}:")
         print(f"gcloud {shlex.join(plan.build_command)}")
@@ -192,7 +204,7 @@ def print_dry_run(plan: Plan) -> None:
 
 def check(plan: Plan, args: argparse.Namespace, root: Path):
     """The preflight: everything the job needs, before anything is uploaded. Returns the bucket."""
-    client = preflight.storage_client(plan.project)
+    client = preflight.storage_client(plan.settings.project)
     bucket = preflight.bucket(client, plan.settings, args.allow_multi_region)
     preflight.data_files(client, plan.data_files)
     sdist = plan.sdist or package.build_sdist(root, root / BUILD_DIR / plan.digest)
@@ -201,7 +213,7 @@ def check(plan: Plan, args: argparse.Namespace, root: Path):
         preflight.package_imports(sdist)
         verified.touch()
     if plan.container == "custom":
-        preflight.artifact_repository(plan.settings, plan.project)
+        preflight.artifact_repository(plan.settings)
     return bucket
 
 
@@ -215,12 +227,12 @@ def ship(plan: Plan, bucket, poll_seconds: float) -> None:
             f"{'uploaded' if uploaded else 'already staged'}: {plan.package_uri}", file=sys.stderr
         )
         return
-    if cloudbuild.image_exists(plan.image, plan.project):
+    if cloudbuild.image_exists(plan.image, plan.settings.project):
         print(f"already built: {plan.image}", file=sys.stderr)
         return
     build = gcloud.run_json(plan.build_command)
     print(f"building {plan.image}; log: {build.get('logUrl', '?')}", file=sys.stderr)
-    cloudbuild.wait(build["id"], plan.settings.region, plan.project, poll_seconds)
+    cloudbuild.wait(build["id"], plan.settings.region, plan.settings.project, poll_seconds)
 
 
 def submit(plan: Plan) -> None:
@@ -228,9 +240,9 @@ def submit(plan: Plan) -> None:
     name = job["name"]
     job_id = name.rsplit("/", 1)[-1]
     group = plan.create_command[1]
-    where = f"--region {plan.settings.region} --project {plan.project}"
+    where = f"--region {plan.settings.region} --project {plan.settings.project}"
     print(f"Submitted {name}")
-    url = CONSOLE_URL.format(region=plan.settings.region, id=job_id, project=plan.project)
+    url = CONSOLE_URL.format(region=plan.settings.region, id=job_id, project=plan.settings.project)
     print(f"  console: {url}")
     print(f"  logs:    gcloud ai {group} stream-logs {job_id} {where}")
     print(f"  cancel:  gcloud ai {group} cancel {job_id} {where}")

@@ -1,5 +1,7 @@
 """config/tiers.yaml: the scale-tier presets, turned into Vertex AI worker pools.
 
+The file's keys are the tiers: a preset added or renamed there is one the scripts take.
+
 A tier names its pools by role (chief, workers, parameter_servers, evaluators); Vertex AI wants
 them as a list in that order. The API takes an empty placeholder for a skipped pool before a
 used one, but gcloud's --config does not (every pool there must name its container or package),
@@ -8,34 +10,38 @@ so a gap is refused here.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from workflow.cloud.settings import ConfigError, read_yaml_mapping
 
-TIERS = ("BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM")
+# Upper case, so that a tier given in any case on the command line names one preset; the job ids
+# and output paths take it in lower case.
+TIER_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 POOL_ROLES = ("chief", "workers", "parameter_servers", "evaluators")
 MACHINE_FIELDS = ("machineType", "acceleratorType", "acceleratorCount", "tpuTopology")
 POOL_FIELDS = (*MACHINE_FIELDS, "replicaCount", "diskSpec")
 TPU_MACHINE_PREFIXES = ("cloud-tpu", "ct5", "ct6")  # TPU v2/v3, v5e/v5p, v6e VMs
 
 
-def tier_name(text: str) -> str:
-    """The preset's canonical name, for any case: 'basic_gpu' -> 'BASIC_GPU'."""
+def tier_name(tiers: dict[str, dict], text: str) -> str:
+    """The preset's name in config/tiers.yaml, for any case: 'basic_gpu' -> 'BASIC_GPU'."""
     name = text.strip().upper()
-    if name not in TIERS:
-        raise ConfigError(f"unknown tier {text!r}: choose one of {', '.join(TIERS)}")
+    if name not in tiers:
+        raise ConfigError(f"unknown tier {text!r}: choose one of {', '.join(tiers)}")
     return name
 
 
 def load_tiers(path: Path) -> dict[str, dict]:
+    """The presets of config/tiers.yaml, by name, in the file's order."""
     tiers = read_yaml_mapping(path)
-    missing = [name for name in TIERS if name not in tiers]
-    unknown = sorted(set(tiers) - set(TIERS))
-    if missing or unknown:
+    if not tiers:
+        raise ConfigError(f"{path} names no tier")
+    bad = [str(name) for name in tiers if not TIER_NAME.fullmatch(str(name))]
+    if bad:
         raise ConfigError(
-            f"{path}: the tiers are {', '.join(TIERS)}"
-            + (f"; missing {', '.join(missing)}" if missing else "")
-            + (f"; unknown {', '.join(unknown)}" if unknown else "")
+            f"{path}: tier names are upper-case letters, digits and underscores, starting with "
+            f"a letter (such as BASIC_GPU), not {', '.join(bad)}"
         )
     return tiers
 
