@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 # What goes into the sdist or the image: a change to any of these makes a new hash.
-SOURCE_PATTERNS = ("setup.py", "requirements.txt", "Dockerfile", "docker/*", "trainer/**/*.py")
+SOURCE_PATTERNS = ("setup.py", "requirements.txt", "Dockerfile", "docker/**/*", "trainer/**/*.py")
 HASH_LENGTH = 12
 
 
