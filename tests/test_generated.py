@@ -27,6 +27,8 @@ SHOWN_SETTINGS = {
     "submit": ["TIER", "TRAINER_ARGS"],
     "hptune": ["TIER", "TRAINER_ARGS"],
     "hptune-local": ["TRAIN_FILES", "EVAL_FILES", "SWEEP_ARGS", "TRAINER_ARGS"],
+    "deploy": ["JOB", "MODEL_DIR"],
+    "predict-cloud": ["INSTANCES"],
 }
 
 
@@ -46,6 +48,37 @@ def test_train_then_predict_through_gcloud(default_project, gcloud_env):
     assert lines[0].split() == ["CLASSES", "PROBABILITIES"], result.stdout
     # data/instances.json holds one penguin of each species, in this order.
     assert [line.split()[0] for line in lines[1:]] == ["Adelie", "Gentoo", "Chinstrap"]
+
+
+@pytest.mark.parametrize("instances", ["sample", "bad"])
+def test_predict_names_a_missing_model_and_bad_instances_before_gcloud(
+    default_project, tmp_path, instances
+):
+    """Without these checks, gcloud answers "Cloud ML only supports TF 1.0 or above" for a model
+    that is not there, and "Unexpected tensor name: isle" for a misspelt key."""
+    path = default_project / "data/instances.json"
+    if instances == "bad":
+        path = tmp_path / "instances.json"
+        good = json.loads((default_project / "data/instances.json").read_text().splitlines()[0])
+        good["isle"] = good.pop("island")
+        path.write_text(json.dumps(good) + "\n")
+    job_dir = tmp_path / "never-trained"
+    result = run(
+        ["make", "predict", MAKE_VENV, f"JOB_DIR={job_dir}", f"INSTANCES={path}"],
+        cwd=default_project,
+        check=False,
+    )
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    expected = [f"error: {job_dir}/model: no exported model here; run `make train` first"]
+    if instances == "bad":
+        expected += [
+            f"error: {path}, line 1: no key 'island': every feature needs one",
+            f"error: {path}, line 1: 'isle' is not a feature of the model (did you mean 'island'?)",
+        ]
+    assert len(errors) == len(expected), errors
+    assert all(e.startswith(x) for e, x in zip(errors, expected, strict=True)), errors
+    assert "gcloud ai-platform local predict" not in result.stdout  # make echoes what it runs
 
 
 def test_bad_data_is_one_clear_error(default_project, tmp_path):

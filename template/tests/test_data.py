@@ -136,6 +136,56 @@ def test_the_schema_proposal_finds_the_features_and_leaves_the_note_out(tmp_path
     )
 
 
+def _with_models(rows: list[dict[str, str]], models: int) -> list[dict[str, str]]:
+    """A name column, as a cars dataset's model names: `models` distinct values."""
+    for i, row in enumerate(rows):
+        row["model"] = f"model {i % models}"
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("rows", "models", "warned"),
+    [(400, 311, True), (2000, 150, True), (2000, 100, False)],
+    ids=["most rows distinct", "over the cap", "at the cap"],
+)
+def test_a_label_with_too_many_classes_draws_a_warning(tmp_path, rows, models, warned):
+    source = write_csv(
+        tmp_path / "cars.csv", _with_models(synthetic_rows(CLASSIFICATION, rows, seed=12), models)
+    )
+    proposal = data.propose_schema(data.describe(source), "model")
+    assert proposal.task_type == "classification"
+    warning = (
+        f"warning: the label 'model' has {models} classes in {rows} rows: too few rows per class "
+        "to learn them, as for an identifier or free text; choose another column as the label "
+        "(LABEL=...): one with fewer classes, or a number to predict by regression"
+    )
+    assert (warning in data.proposal_text(proposal, str(source), None, "copier")) == warned
+
+
+def test_a_name_column_stays_out_of_the_categorical_features_with_the_reason(tmp_path):
+    source = write_csv(
+        tmp_path / "cars.csv", _with_models(synthetic_rows(CLASSIFICATION, 400, seed=13), 311)
+    )
+    proposal = data.propose_schema(data.describe(source), "target")
+    assert proposal.categorical == ["color"]
+    assert (
+        proposal.left_out["model"] == "311 distinct values in 400 rows: free text, not categories"
+    )
+    assert proposal.warnings == []  # three classes in 400 rows
+
+
+def test_the_split_fractions_help_gives_the_unit_and_the_default(capsys):
+    with pytest.raises(SystemExit):
+        data.main(["prepare", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # unwrapped, whatever the width
+    defaults = data.build_parser().parse_args(["prepare", "raw.csv"])
+    for name in data.SPLITS:
+        default = getattr(defaults, f"{name}_fraction")
+        assert (
+            f"share of rows in {name}.csv, from 0 to 1 in steps of 0.01 (default: {default})"
+        ) in help_text
+
+
 def test_the_printed_copier_command_runs_as_printed_once_the_tree_is_committed(tmp_path):
     """copier lives in the project's virtualenv, not on PATH: the line names it by its path."""
     source = write_csv(tmp_path / "all.csv", synthetic_rows(CLASSIFICATION, 100, seed=6))

@@ -55,6 +55,9 @@ TIME_WORDS = frozenset({"year", "date", "datetime", "timestamp"})
 ID_WORDS = frozenset({"id", "uuid", "guid"})
 # A numeric label with at most this many distinct integer values is a class, not a quantity.
 MAX_INTEGER_CLASSES = 10
+# More classes than this, or than half the rows, and the label is most likely an identifier or
+# free text: too few rows of each class to learn them.
+MAX_SENSIBLE_CLASSES = 100
 # Evaluation rows that `prepare` writes to instances.json: one of each class, where they differ.
 INSTANCE_COUNT = 3
 
@@ -496,6 +499,7 @@ class Proposal:
     numeric: list[str]
     categorical: list[str]
     left_out: dict[str, str]  # column -> why it is not a feature
+    warnings: list[str] = field(default_factory=list)
 
     def answers(self) -> dict[str, object]:
         return {
@@ -556,6 +560,25 @@ def _left_out_reason(stats: ColumnStats) -> str | None:
     return next((why for applies, why in rules if applies), None)
 
 
+def _too_many_classes(target: ColumnStats) -> list[str]:
+    """A warning when a classification label has more classes than it has examples to learn
+    them from: an identifier or a name column (all or nearly all values distinct) as the label."""
+    distinct = target.distinct
+    if distinct is not None and distinct <= min(MAX_SENSIBLE_CLASSES, target.count / 2):
+        return []
+    many = f"more than {MAX_DISTINCT}" if distinct is None else str(distinct)
+    instead = (
+        "set task_type=regression if it is a quantity, or choose another label"
+        if target.numeric
+        else "choose another column as the label (LABEL=...): one with fewer classes, or a "
+        "number to predict by regression"
+    )
+    return [
+        f"the label '{target.name}' has {many} classes in {target.count} rows: too few rows per "
+        f"class to learn them, as for an identifier or free text; {instead}"
+    ]
+
+
 def propose_schema(description: Description, label: str) -> Proposal:
     """Numeric and categorical features for `label`, from a description of the CSV file."""
     if label not in (c.name for c in description.columns):
@@ -568,11 +591,13 @@ def propose_schema(description: Description, label: str) -> Proposal:
     target = description.column(label)
     if target.count == 0:
         raise CsvError(f"{description.path}: the label column '{label}' has no values")
+    warnings = []
     if target.numeric and not (target.integer and (target.distinct or 0) <= MAX_INTEGER_CLASSES):
         task_type, reason = "regression", "the label is a number"
     else:
         shown = ", ".join(sorted(target.values)[:MAX_INTEGER_CLASSES])
         task_type, reason = "classification", f"the label has {target.distinct} classes: {shown}"
+        warnings += _too_many_classes(target)
     numeric, categorical, left_out = [], [], {}
     for stats in description.columns:
         if stats.name == label:
@@ -584,7 +609,7 @@ def propose_schema(description: Description, label: str) -> Proposal:
             (numeric if stats.numeric else categorical).append(stats.name)
     if not numeric and not categorical:
         raise CsvError(f"{description.path}: no column looks usable as a feature of '{label}'")
-    return Proposal(label, task_type, reason, numeric, categorical, left_out)
+    return Proposal(label, task_type, reason, numeric, categorical, left_out, warnings)
 
 
 def proposal_text(proposal: Proposal, path: str, data_file: str | None, copier: str) -> str:
@@ -596,6 +621,7 @@ def proposal_text(proposal: Proposal, path: str, data_file: str | None, copier: 
     ]
     for column, why in proposal.left_out.items():
         lines.append(f"  left out              {column}: {why}")
+    lines += [f"warning: {warning}" for warning in proposal.warnings]
     lines += [
         "",
         "The copier answers render trainer/features.py. Commit your work first (copier update",
@@ -654,7 +680,8 @@ def build_parser() -> argparse.ArgumentParser:
                 f"--{name}-fraction",
                 type=float,
                 default=default,
-                help=f"share of rows in {name}.csv, in whole percent (default: {default})",
+                help=f"share of rows in {name}.csv, from 0 to 1 in steps of 0.01 "
+                f"(default: {default})",
             )
 
     clean = commands.add_parser(
