@@ -44,16 +44,99 @@ def _rows(path: Path) -> list[str]:
 def test_prepare_reproduces_the_shipped_split_and_instances_and_repeats_itself(
     default_project, tmp_path
 ):
-    """So that `make prepare` on the sample leaves a fresh project's git tree unchanged."""
+    """So that `make prepare` on the sample leaves a fresh project's files unchanged: it only
+    adds the stats file."""
     out, again = tmp_path / "out", tmp_path / "again"
     _prepare(default_project, out, SAMPLE / "penguins.csv")
-    names = ["eval.csv", "instances.json", "train.csv"]
-    assert sorted(p.name for p in out.iterdir()) == names
-    for name in names:
+    shipped = ["eval.csv", "instances.json", "train.csv"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*shipped, "stats.json"])
+    for name in shipped:
         assert (out / name).read_bytes() == (SAMPLE / name).read_bytes(), name
     _prepare(default_project, again, SAMPLE / "penguins.csv")
-    for name in names:
+    for name in [*shipped, "stats.json"]:
         assert (again / name).read_bytes() == (out / name).read_bytes()
+
+
+# The training statistics, as the trainer's own scan computes them in a rendered project.
+TRAINER_SCAN = """
+import dataclasses, json, sys
+from trainer import inputs
+from trainer.features import SCHEMA
+print(json.dumps(dataclasses.asdict(inputs.scan(sys.argv[1:], SCHEMA))))
+"""
+
+
+def _trainer_scan(project: Path, files: list[Path]) -> dict:
+    result = run([PYTHON, "-c", TRAINER_SCAN, *map(str, files)], cwd=project)
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def _described(stats_file: Path, split: str) -> dict:
+    described = json.loads(stats_file.read_text())[split]
+    return {key: value for key, value in described.items() if key != "files"}
+
+
+def test_prepare_in_shards_is_the_same_split_row_for_row_with_the_trainers_statistics(
+    default_project, tmp_path
+):
+    """Rows fill the shards in turn: taking them back in turn gives the single file, byte for
+    byte, header apart. The stats file holds what the trainer's scan computes of the shards, and
+    the same numbers (to rounding) as for one file."""
+    single, sharded = tmp_path / "single", tmp_path / "sharded"
+    _prepare(default_project, single, SAMPLE / "penguins.csv")
+    result = _prepare(
+        default_project, sharded, SAMPLE / "penguins.csv", "--shards", "4", "--eval-shards", "3"
+    )
+    assert (
+        f"{sharded}/train-00000-of-00004.csv ... {sharded}/train-00003-of-00004.csv: 263 rows "
+        "(76.5%) in 4 shards"
+    ) in result.stdout
+    for split, count in (("train", 4), ("eval", 3)):
+        shards = [sharded / f"{split}-{i:05d}-of-{count:05d}.csv" for i in range(count)]
+        header, *rows = (single / f"{split}.csv").read_text().splitlines(keepends=True)
+        parts = [path.read_text().splitlines(keepends=True) for path in shards]
+        assert all(part[0] == header for part in parts)
+        assert [len(part) - 1 for part in parts] == [
+            len(rows[i::count]) for i in range(count)
+        ]  # sizes differ by one row at most
+        assert "".join(parts[i % count][1 + i // count] for i in range(len(rows))) == "".join(rows)
+
+        scanned = _trainer_scan(default_project, shards)
+        assert _described(sharded / "stats.json", split) == scanned
+        # One file sums the same values in other blocks: the same numbers, to rounding.
+        one_file = _described(single / "stats.json", split)
+        for key in ("mean", "variance"):
+            assert one_file.pop(key) == pytest.approx(scanned.pop(key), rel=1e-12), key
+        assert one_file == scanned
+    names = [f["name"] for f in json.loads((sharded / "stats.json").read_text())["train"]["files"]]
+    assert names == [f"train-{i:05d}-of-00004.csv" for i in range(4)]
+
+
+def test_a_new_layout_replaces_the_old_files(default_project, tmp_path):
+    out = tmp_path / "out"
+    for flags in (["--shards", "4"], ["--shards", "2"], []):
+        _prepare(default_project, out, SAMPLE / "penguins.csv", *flags)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "eval.csv",
+        "instances.json",
+        "stats.json",
+        "train.csv",
+    ]
+    _prepare(default_project, out, SAMPLE / "penguins.csv", "--shards", "2")
+    assert sorted(p.name for p in out.glob("train*")) == [
+        "train-00000-of-00002.csv",
+        "train-00001-of-00002.csv",
+    ]
+
+
+def test_data_the_schema_does_not_read_gets_no_stats_file(default_project, tmp_path):
+    """The previous stats file described the files just replaced: it goes too."""
+    out = tmp_path / "out"
+    _prepare(default_project, out, SAMPLE / "penguins.csv")
+    houses = write_houses(tmp_path / "houses.csv")
+    result = _prepare(default_project, out, houses, "--label", "price")
+    assert f"warning: {out}/stats.json not written: the label is 'price'" in result.stdout
+    assert not (out / "stats.json").exists()
 
 
 def test_the_instances_are_eval_penguins_of_each_species_in_order():

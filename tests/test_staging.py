@@ -262,17 +262,18 @@ def test_make_stage_data_uploads_the_prepared_split_and_then_sends_only_changes(
 
     storage.requests.clear()
     result = run(["make", "stage-data", MAKE_VENV], cwd=project, env=env)
-    assert result.stdout.count("unchanged, not sent") == 2
+    assert result.stdout.count("unchanged, not sent") == 3  # the split and its stats file
     assert _uploads(storage) == []
 
-    # New rows land in one split or the other; only the files that changed go up again.
+    # New rows land in one split or the other; only the files that changed go up again: that
+    # split, and the stats file that describes it.
     with (project / "own.csv").open("a") as f:
         f.write("Gentoo,Biscoe,50.1,15.2,220,5300,male,2010\n")
     result = run(
         ["make", "prepare", "stage-data", MAKE_VENV, "RAW_DATA=own.csv"], cwd=project, env=env
     )
     assert result.stdout.count("unchanged, not sent") == 1
-    assert len(_uploads(storage)) == 1
+    assert len(_uploads(storage)) == 2
     for name in ("train.csv", "eval.csv"):
         assert (
             remote.blob(f"data/{name}").download_as_bytes()
@@ -342,3 +343,67 @@ def test_make_stage_data_dry_run_shows_the_bucket_and_uploads_and_sends_nothing(
     assert f"--train-files {bucket}/data/train.csv --eval-files {bucket}/data/eval.csv" in (
         result.stdout
     )
+
+
+@pytest.fixture
+def sharded_project(template, tmp_path) -> Path:
+    """A default project whose sample is prepared in 4 training shards."""
+    project = render(template, tmp_path / "project")
+    run(["make", "prepare", MAKE_VENV, "SHARDS=4"], cwd=project)
+    return project
+
+
+def test_make_stage_data_uploads_every_shard_and_the_stats_file_beside_them(
+    sharded_project, storage, bucket_name
+):
+    bucket = bucket_name  # the emulator outlives the test: a bucket of its own
+    env = {"STORAGE_EMULATOR_HOST": storage.url.rstrip("/")}
+    result = run(
+        ["make", "stage-data", MAKE_VENV, f"BUCKET={bucket}"], cwd=sharded_project, env=env
+    )
+    names = [f"train-{i:05d}-of-00004.csv" for i in range(4)] + ["eval.csv", "stats.json"]
+    remote = storage_client(storage.url).bucket(bucket)
+    for name in names:
+        local = (sharded_project / "data" / name).read_bytes()
+        assert remote.blob(f"data/{name}").download_as_bytes() == local, name
+    assert (
+        f"--train-files gs://{bucket}/data/train-*-of-00004.csv "
+        f"--eval-files gs://{bucket}/data/eval.csv --stats-file gs://{bucket}/data/stats.json"
+    ) in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "stage_files", "message"),
+    [
+        (
+            "append",
+            None,
+            "error: data/train-00001-of-00004.csv: changed since data/stats.json was written; "
+            "run `make prepare` again",
+        ),
+        (
+            None,
+            "data/eval.csv data/stats.json",
+            "error: data/stats.json describes train-00000-of-00004.csv, which is not among the "
+            "files given with it",
+        ),
+    ],
+    ids=["changed-since", "without-its-files"],
+)
+def test_a_stats_file_is_staged_only_with_the_files_it_describes(
+    sharded_project, storage, change, stage_files, message
+):
+    if change:
+        with (sharded_project / "data/train-00001-of-00004.csv").open("a") as f:
+            f.write("Gentoo,Biscoe,50.1,15.2,220,5300,male,2010\n")
+    env = {"STORAGE_EMULATOR_HOST": storage.url.rstrip("/")}
+    make_args = [f"STAGE_FILES={stage_files}"] if stage_files else []
+    result = run(
+        ["make", "--silent", "stage-data", MAKE_VENV, *make_args],
+        cwd=sharded_project,
+        env=env,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert storage.requests == []

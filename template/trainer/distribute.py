@@ -211,6 +211,20 @@ def strategy_from_environment(env: MutableMapping[str, str] = os.environ):
     return tf.distribute.get_strategy(), plan
 
 
+def worker_share(strategy) -> tuple[int, int] | None:
+    """(this worker's index, the number of workers) under MultiWorkerMirroredStrategy, the chief
+    first as TensorFlow numbers them; None under any other strategy. Each worker reads its own
+    share of the data by it (`trainer.inputs.own_files`)."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return None
+    resolver = strategy.cluster_resolver
+    jobs = resolver.cluster_spec().as_dict()
+    tasks = [(task, i) for task in TRAINING_TASKS for i in range(len(jobs.get(task, [])))]
+    return tasks.index((resolver.task_type, resolver.task_id)), len(tasks)
+
+
 def wait_for_all_workers(strategy) -> None:
     """Returns once every worker of the cluster gets here (at once outside a cluster).
 

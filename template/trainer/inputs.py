@@ -1,4 +1,5 @@
-"""Reading CSV files, local or `gs://`: header checks, one scan for statistics, and tf.data input.
+"""Reading CSV files, local or `gs://`: header checks, the training statistics (one scan, or a
+stats file checked against the files), and tf.data input, each worker of a cluster on its share.
 
 Each file's header gives its column order. Lines are batched before they are decoded, which
 keeps the pipeline fast enough to feed training (one `decode_csv` call per batch, not per row).
@@ -8,15 +9,25 @@ from __future__ import annotations
 
 import csv
 import logging
+import posixpath
 import re
-from collections import Counter
-from dataclasses import dataclass, field
 
-import numpy as np
 import tensorflow as tf
 
 from trainer.schema import MISSING_VALUES, Schema
+from trainer.stats import (
+    Accumulator,
+    DataError,
+    DataStats,
+    DescribedFiles,
+    StatsFile,
+    check_known_classes,
+    probe_crc32,
+)
 
+# Bytes read at a time for a file's header: tf.io.gfile reads 512 KiB to return one line, which
+# adds up to a share of each file when every worker checks the headers of many shards.
+HEADER_READ_BYTES = 16 * 1024
 # Lines per batch when scanning files for statistics.
 SCAN_BATCH_SIZE = 4096
 # Lines held for shuffling: the files may be sorted (the penguins sample is, by species).
@@ -26,25 +37,6 @@ SHUFFLE_BUFFER = 10_000
 DECODE_BLOCK = 2048
 # The shuffle seed that `make_dataset(..., seed=SHUFFLE_SEED)` callers share.
 SHUFFLE_SEED = 1
-
-_MISSING_BYTES = np.array([value.encode() for value in MISSING_VALUES], dtype=object)
-
-
-class DataError(ValueError):
-    """Input data the trainer cannot use; the message names the file and the column."""
-
-
-@dataclass
-class DataStats:
-    """What one pass over the training files learns, to build the preprocessing layers."""
-
-    rows: int = 0
-    dropped_rows: int = 0  # rows whose label is missing
-    mean: dict[str, float] = field(default_factory=dict)
-    variance: dict[str, float] = field(default_factory=dict)
-    vocabularies: dict[str, list[str]] = field(default_factory=dict)
-    classes: list[str] = field(default_factory=list)  # classification labels, sorted
-
 
 # What TensorFlow wraps around an error's own words: graph node names, op names, the iterator.
 _TF_ERROR_NOISE = re.compile(
@@ -80,14 +72,13 @@ def expand_files(patterns: list[str]) -> list[str]:
 def read_header(path: str, schema: Schema) -> list[str]:
     """The file's column names, after checking that every declared column is among them."""
     try:
-        with tf.io.gfile.GFile(path) as f:
-            # A spreadsheet's "CSV UTF-8" starts with a byte-order mark, which is not part of the
-            # first column's name. The data rows never see it: they start after this line.
-            first_line = f.readline().removeprefix("\ufeff")
-        if not first_line.strip():
-            tf.io.gfile.stat(path)  # readline returns "" when a read fails; stat raises the error
+        lines = tf.data.TextLineDataset(path, buffer_size=HEADER_READ_BYTES).take(1)
+        first = [line.numpy() for line in lines]
     except tf.errors.OpError as err:
         raise unreadable(path, err) from None
+    # A spreadsheet's "CSV UTF-8" starts with a byte-order mark, which is not part of the first
+    # column's name. The data rows never see it: they start after this line.
+    first_line = first[0].decode(errors="replace").removeprefix("\ufeff") if first else ""
     if not first_line.strip():
         raise DataError(f"{path}: the file is empty; expected a header row of column names")
     header = [name.strip() for name in next(csv.reader([first_line]))]
@@ -192,101 +183,18 @@ def _row_of_wrong_width(path: str, width: int) -> DataError | None:
     return None
 
 
-def _parse_numeric(
-    values: np.ndarray, path: str, column: str, line_numbers: np.ndarray
-) -> np.ndarray:
-    """Strings to float64 with NaN for missing values; a non-number is a DataError."""
-    present = ~np.isin(values, _MISSING_BYTES)
-    out = np.full(values.shape, np.nan)
-    try:
-        out[present] = values[present].astype(np.float64)
-    except ValueError:
-        for offset, value in enumerate(values):
-            try:
-                float(value)
-            except ValueError:
-                if present[offset]:
-                    raise DataError(
-                        f"{path}, line {line_numbers[offset]}: column '{column}' has the "
-                        f"non-numeric value {value.decode(errors='replace')!r}"
-                    ) from None
-        raise
-    return out
-
-
-class _Scanner:
-    """Accumulates DataStats batch by batch, in constant memory beyond the vocabularies."""
-
-    def __init__(self, schema: Schema, known_classes: list[str] | None):
-        self.schema = schema
-        self.known_classes = set(known_classes) if known_classes is not None else None
-        self.rows = 0
-        self.dropped = 0
-        numeric = list(schema.numeric) + ([] if schema.is_classification else [schema.label])
-        self.count = dict.fromkeys(numeric, 0)
-        self.sum = dict.fromkeys(numeric, 0.0)
-        self.sum_sq = dict.fromkeys(numeric, 0.0)
-        self.counters = {c: Counter() for c in schema.categorical}
-        self.label_counter: Counter = Counter()
-
-    def add(self, path: str, batch: dict[str, np.ndarray], line_numbers: np.ndarray) -> None:
-        label = batch[self.schema.label]
-        keep = ~np.isin(label, _MISSING_BYTES)
-        self.dropped += int((~keep).sum())
-        self.rows += int(keep.sum())
-        for column in self.count:
-            values = _parse_numeric(batch[column], path, column, line_numbers)[keep]
-            values = values[~np.isnan(values)]
-            self.count[column] += values.size
-            self.sum[column] += float(values.sum())
-            self.sum_sq[column] += float(np.square(values).sum())
-        for column, counter in self.counters.items():
-            values = batch[column][keep]
-            counter.update(values[~np.isin(values, _MISSING_BYTES)].tolist())
-        if self.schema.is_classification:
-            labels = Counter(label[keep].tolist())
-            if self.known_classes is not None:
-                unseen = sorted(v.decode() for v in labels if v.decode() not in self.known_classes)
-                if unseen:
-                    raise DataError(
-                        f"{path}: column '{self.schema.label}' has label value(s) "
-                        f"{', '.join(map(repr, unseen))} never seen in the training files "
-                        f"(known: {', '.join(sorted(self.known_classes))})"
-                    )
-            self.label_counter.update(labels)
-
-    def result(self, description: str) -> DataStats:
-        if self.rows == 0:
-            raise DataError(f"{description}: no data rows with a label")
-        stats = DataStats(rows=self.rows, dropped_rows=self.dropped)
-        for column, n in self.count.items():
-            if n == 0:
-                raise DataError(f"{description}: column '{column}' has no values")
-            mean = self.sum[column] / n
-            stats.mean[column] = mean
-            stats.variance[column] = max(self.sum_sq[column] / n - mean**2, 0.0)
-        for column, counter in self.counters.items():
-            if not counter:
-                raise DataError(f"{description}: column '{column}' has no values")
-            # Most frequent first, then alphabetical, so the order is stable across runs.
-            ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
-            stats.vocabularies[column] = [value.decode() for value, _ in ranked]
-        stats.classes = sorted(value.decode() for value in self.label_counter)
-        return stats
-
-
 def scan(files: list[str], schema: Schema, known_classes: list[str] | None = None) -> DataStats:
     """One pass over the files: checks every value, and returns the statistics of the rows.
 
     With `known_classes`, a classification label outside them is a DataError (used for the eval
     files, whose labels the model must already know).
     """
-    scanner = _Scanner(schema, known_classes)
+    scanner = Accumulator(schema, known_classes)
     for path in files:
         header = read_header(path, schema)
         try:
-            for batch, line_numbers in _scan_blocks(path, header, schema).as_numpy_iterator():
-                scanner.add(path, batch, line_numbers)
+            for block, line_numbers in _scan_blocks(path, header, schema).as_numpy_iterator():
+                scanner.add(path, block, line_numbers)
         except tf.errors.InvalidArgumentError as err:
             raise _row_of_wrong_width(path, len(header)) or DataError(
                 f"{path}: {_reason(err)}"
@@ -304,6 +212,170 @@ def scan(files: list[str], schema: Schema, known_classes: list[str] | None = Non
     return stats
 
 
+# ------------------------------------------------------------------------------- the stats file
+
+
+def read_stats_file(path: str, schema: Schema) -> StatsFile:
+    """A stats file (local or gs://) written for `schema`."""
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            text = f.read()
+    except tf.errors.NotFoundError:
+        raise DataError(f"{path}: no such file; `make prepare` writes it") from None
+    except tf.errors.OpError as err:
+        raise unreadable(path, err) from None
+    stats_file = StatsFile.from_json(text, path)
+    stats_file.check_schema(schema, path)
+    return stats_file
+
+
+def _read_block(path: str, size: int, offset: int, length: int) -> bytes:
+    """`length` bytes of the file from `offset`, reading little more than those."""
+    if length == 0:
+        return b""
+    if offset == 0:  # tf.io.gfile would fill a 512 KiB buffer to return them
+        records = tf.data.FixedLengthRecordDataset(
+            path, length, footer_bytes=size - length, buffer_size=length
+        )
+        return next(iter(records)).numpy()
+    with tf.io.gfile.GFile(path, "rb") as f:  # its buffer fills from `offset` to at most the end
+        f.seek(offset)
+        return f.read(length)
+
+
+def _check_fingerprint(path: str, described: DescribedFiles, stats_path: str) -> None:
+    """The file is the one the stats file describes: the same size, and the same probe blocks."""
+    expected = described.fingerprint(posixpath.basename(path))
+    try:
+        size = tf.io.gfile.stat(path).length
+        if size == expected.size:
+            probe = probe_crc32(
+                lambda offset, length: _read_block(path, size, offset, length), size
+            )
+            if probe == expected.probe_crc32:
+                return
+            change = "the same size, other content"
+        else:
+            change = f"{size:,} bytes, not {expected.size:,}"
+    except tf.errors.OpError as err:
+        raise unreadable(path, err) from None
+    raise DataError(
+        f"{path}: changed since {stats_path} was written ({change}); run `make prepare` "
+        "(and `make stage-data`) again, or train without --stats-file"
+    )
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names) if len(names) <= 3 else f"{names[0]} ... {names[-1]}"
+
+
+def _check_training_names(files: list[str], described: DescribedFiles, stats_path: str) -> None:
+    """`files` are by name exactly the training files that the stats file describes."""
+    names = sorted(posixpath.basename(path) for path in files)
+    for path in files:
+        if posixpath.basename(path) not in described.names():
+            raise DataError(
+                f"{path}: not a training file of {stats_path} ({_names(described.names())}); "
+                "train without --stats-file, or run `make prepare` for these files"
+            )
+    for name in described.names():
+        if name not in names:
+            raise DataError(f"{stats_path}: describes the training file {name}, not given")
+    if len(names) != len(set(names)):
+        raise DataError(f"{stats_path}: two training files share a name in {', '.join(files)}")
+
+
+def statistics(
+    schema: Schema, train_files: list[str], eval_files: list[str], stats_file: str | None = None
+) -> DataStats:
+    """The training statistics, once the files are checked.
+
+    Without `stats_file`: one scan of the training files, and one of the evaluation files (their
+    values, and labels the model knows). With it: its statistics, once the files are by name
+    those it describes, each with the described size and probe blocks (128 KiB read per file;
+    every worker checks every file, so that all of them stop on the same error). Evaluation files
+    that it does not describe are scanned. The headers are checked either way.
+    """
+    if stats_file is None:
+        stats = scan(train_files, schema)
+        scan(eval_files, schema, known_classes=stats.classes or None)
+        return stats
+    described = read_stats_file(stats_file, schema)
+    _check_training_names(train_files, described.train, stats_file)
+    stats = described.train.stats
+    checks = [(path, described.train) for path in train_files]
+    eval_names = sorted(posixpath.basename(path) for path in eval_files)
+    if eval_names == described.eval.names():
+        if schema.is_classification:
+            check_known_classes(
+                ", ".join(eval_files), schema, described.eval.stats.classes, set(stats.classes)
+            )
+        checks += [(path, described.eval) for path in eval_files]
+    else:
+        scan(eval_files, schema, known_classes=stats.classes or None)
+    for path, files in checks:
+        read_header(path, schema)
+        _check_fingerprint(path, files, stats_file)
+    if stats.dropped_rows:
+        logging.warning(
+            "Dropped %d row(s) with no '%s' value in %s",
+            stats.dropped_rows,
+            schema.label,
+            ", ".join(train_files),
+        )
+    logging.info(
+        "Statistics from %s, which describes these %d training file(s): no scan",
+        stats_file,
+        len(train_files),
+    )
+    return stats
+
+
+# ----------------------------------------------------------------------------- a worker's share
+
+
+def own_files(files: list[str], worker: tuple[int, int] | None) -> list[str] | None:
+    """The files that this worker of a cluster reads alone, given `worker` = (its index, the
+    number of workers): every count-th file from its index on. None outside a cluster, or when
+    there are fewer files than workers: every worker then reads them all."""
+    if worker is None or len(files) < worker[1]:
+        return None
+    index, count = worker
+    return files[index::count]
+
+
+def log_worker_share(
+    train_files: list[str], eval_files: list[str], worker: tuple[int, int] | None, rows: int
+) -> None:
+    """Says what this worker of a cluster reads; the chief warns when each worker must read
+    every training row, and says how to split them."""
+    if worker is None:
+        return
+    index, count = worker
+    for role, files in (("training", train_files), ("evaluation", eval_files)):
+        own = own_files(files, worker)
+        if own is not None:
+            names = ", ".join(posixpath.basename(path) for path in own)
+            logging.info(
+                "This worker reads its share of the %d %s files (%d workers): %s",
+                len(files),
+                role,
+                count,
+                names,
+            )
+        elif index == 0 and role == "training":
+            logging.warning(
+                "%d training file(s) for %d workers: each worker reads all %d rows and keeps "
+                "1/%d of them. Split the data into at least as many files as workers "
+                "(make prepare SHARDS=%d) so that each reads only its own.",
+                len(files),
+                count,
+                rows,
+                count,
+                count,
+            )
+
+
 # ------------------------------------------------------------------------------- training input
 
 
@@ -315,15 +387,21 @@ def make_dataset(
     shuffle: bool,
     *,
     seed: int | None = None,
+    worker: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """Batches of (features, label) for Keras: numeric features as float32 (NaN when missing),
     categorical ones as strings, and the label as a class index or a float.
 
-    Rows with a missing label are dropped (`scan` counts them). Under MultiWorkerMirroredStrategy
-    every worker reads this whole stream and keeps its share of each batch (tf.data's DATA
-    sharding: sharding by file would need at least as many files as workers). The workers must
-    then read the lines in the same order: give them all the same `seed`.
+    Rows with a missing label are dropped (`scan` counts them). Under MultiWorkerMirroredStrategy,
+    `worker` is this process's (index, number of workers) (`trainer.distribute.worker_share`):
+    - with at least as many files as workers, each worker reads only its own files
+      (`own_files`), and tf.data's auto-sharding is off;
+    - with fewer, every worker reads this whole stream and keeps its share of each batch
+      (tf.data's DATA sharding). The workers must then read the lines in the same order: give
+      them all the same `seed`.
     """
+    own = own_files(files, worker)
+    files = files if own is None else own
     by_header: dict[tuple[str, ...], list[str]] = {}
     for path in files:
         by_header.setdefault(tuple(read_header(path, schema)), []).append(path)
@@ -363,5 +441,6 @@ def make_dataset(
     if batch_size < DECODE_BLOCK:
         dataset = dataset.rebatch(batch_size)
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    policy = tf.data.experimental.AutoShardPolicy
+    options.experimental_distribute.auto_shard_policy = policy.DATA if own is None else policy.OFF
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)

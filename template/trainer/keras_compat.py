@@ -5,8 +5,9 @@ Keras 3.15 with TensorFlow 2.21 fails twice on a multi-worker cluster:
 1. keras-team/keras#20585 (https://github.com/keras-team/keras/issues/20585): before the first
    step, `fit` builds the model from one batch that it averages across workers with
    `strategy.reduce("MEAN", batch)`. That fails on a dict of features, and could never average
-   string features anyway. The fix builds from this worker's own batch: only shapes and dtypes
-   matter there.
+   string features anyway. The fix builds from the dataset's element spec: only shapes and
+   dtypes matter there, and pulling no batch spares each worker a re-read of its files' first
+   blocks.
 2. Once past that, every step averages its scalar metrics across workers with
    `strategy.reduce("MEAN", value, axis=0)`, and a scalar has no axis 0. The fix reduces scalars
    with `axis=None`, as `tf.distribute` expects.
@@ -35,19 +36,12 @@ def _keras_version() -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def _local_batch(strategy, batch):
-    """This worker's first replica's share of a distributed batch: enough to build the model."""
-    return tree.map_structure(lambda x: strategy.experimental_local_results(x)[0], batch)
-
-
 def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-    """`TensorFlowTrainer._maybe_symbolic_build`, building from the local batch (fix 1)."""
+    """`TensorFlowTrainer._maybe_symbolic_build`, building from the element spec (fix 1)."""
     if self._distribute_strategy is None:
         return
     if iterator is not None:
-        for _, _, it in iterator:
-            data_batch = _local_batch(self.distribute_strategy, next(it))
-            break
+        data_batch = iterator.data_adapter.get_tf_dataset().element_spec
     with self.distribute_strategy.scope():
         self._symbolic_build(data_batch=data_batch)
 

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from trainer import checkpoints, inputs
+from trainer import checkpoints, distribute, inputs
 from trainer.hparams import HParams
 from trainer.inputs import DataStats
 from trainer.schema import Schema
@@ -198,27 +198,33 @@ def train_and_evaluate(
     metrics_path: str,
     strategy: tf.distribute.Strategy | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    stats_file: str | None = None,
 ) -> TrainingResult:
     """Trains on `train_files`, evaluates on `eval_files`, exports to `model_dir`.
 
     Every file is checked before training starts, so bad data fails in seconds with an
-    `inputs.DataError` that names the file and the column. The model is built under `strategy`
-    (default: the current one); `hp.batch_size` is then the global batch, split across replicas.
+    `inputs.DataError` that names the file and the column. The statistics come from one scan of
+    the files, or from `stats_file` (written by `make prepare`) when it still matches them.
+    The model is built under `strategy` (default: the current one); `hp.batch_size` is then the
+    global batch, split across replicas, and each worker of a cluster reads its own share of the
+    files when there are enough of them.
     `callbacks` see every evaluation: `fit`'s after each epoch, and the final `evaluate`.
     """
     train_files = inputs.expand_files(train_files)
     eval_files = inputs.expand_files(eval_files)
-    stats = inputs.scan(train_files, schema)
-    inputs.scan(eval_files, schema, known_classes=stats.classes or None)
+    stats = inputs.statistics(schema, train_files, eval_files, stats_file)
     logging.info("Training on %d rows from %d file(s)", stats.rows, len(train_files))
 
-    # Workers of a cluster each keep their share of every batch: they read in the same order.
-    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-    seed = inputs.SHUFFLE_SEED if multi_worker else None
+    worker = distribute.worker_share(strategy)
+    inputs.log_worker_share(train_files, eval_files, worker, stats.rows)
+    # Workers that each keep a share of every batch must read in the same order: one seed.
+    seed = inputs.SHUFFLE_SEED if worker else None
     train_data = inputs.make_dataset(
-        train_files, schema, stats.classes, hp.batch_size, True, seed=seed
+        train_files, schema, stats.classes, hp.batch_size, True, seed=seed, worker=worker
     )
-    eval_data = inputs.make_dataset(eval_files, schema, stats.classes, hp.batch_size, False)
+    eval_data = inputs.make_dataset(
+        eval_files, schema, stats.classes, hp.batch_size, False, worker=worker
+    )
 
     with (strategy or tf.distribute.get_strategy()).scope():
         model = build_model(schema, stats, hp)

@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluation CSV files or glob patterns, each with a header row",
     )
     data.add_argument(
+        "--stats-file",
+        metavar="FILE",
+        help="the training files' statistics, as `make prepare` writes them (data/stats.json, "
+        "or its staged copy): training then starts without scanning the data first, once each "
+        "file is checked to be the one described; without it, the trainer scans the data",
+    )
+    data.add_argument(
         "--job-dir",
         help="where checkpoints, logs, metrics and the model go; "
         "required unless Vertex AI sets AIP_MODEL_DIR",
@@ -209,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                 hp,
                 strategy=strategy,
                 callbacks=callbacks,
+                stats_file=args.stats_file,
                 **out,
             )
         distribute.wait_for_all_workers(strategy)

@@ -6,10 +6,13 @@
 
 The split is by a hash of each row (or of a key column), never by position or a random draw:
 re-running it gives the same files, and appending rows never moves an old row to another split,
-so an evaluation set stays unseen by training as the data grows. `prepare` also writes a few
-evaluation rows as instances.json, the input of `make predict`, in the project's schema.
+so an evaluation set stays unseen by training as the data grows. `--shards N` writes the
+training rows as N files (workflow/shards.py), for clusters whose workers each read their own.
+`prepare` also writes a few evaluation rows as instances.json, the input of `make predict`, in
+the project's schema, and the trainer's statistics of the split as stats.json
+(workflow/statsfile.py), so that training need not scan the data first.
 
-Standard library only (no TensorFlow): it starts at once and runs anywhere.
+No TensorFlow: it starts at once and runs anywhere.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trainer.schema import Schema
+from workflow import shards
 
 # Cell values read as "missing", after stripping spaces: pandas' default `na_values`.
 MISSING_TOKENS = frozenset(
@@ -299,28 +303,41 @@ def write_splits(
     splitter: Splitter,
     out_dir: Path,
     key: str | None = None,
-) -> dict[str, tuple[Path, int]]:
+    *,
+    shard_counts: dict[str, int] | None = None,
+) -> dict[str, tuple[list[Path], int]]:
     """Writes out_dir/{train,eval,test}.csv (the splits with a nonzero fraction), all or none.
-    Returns {split: (path, rows)}."""
+    A split given N `shard_counts` is written as N files instead, which its rows fill in turn
+    (workflow/shards.py); either layout replaces the other's files. Returns {split: (paths, rows)}.
+    """
     names = [name for _, name in splitter.cuts]
-    paths = [out_dir / f"{name}.csv" for name in names]
+    counts_of = shard_counts or {}
+    files = {name: shards.split_paths(out_dir, name, counts_of.get(name, 1)) for name in names}
     counts = dict.fromkeys(names, 0)
-    with _AtomicWriters(paths) as writers:
-        by_name = dict(zip(names, writers, strict=True))
+    with _AtomicWriters([path for name in names for path in files[name]]) as writers:
+        remaining = iter(writers)
+        by_name = {name: [next(remaining) for _ in files[name]] for name in names}
         for writer in writers:
             writer.writerow(header)
         for fields in rows:
             if key is not None and fields[splitter.key_index].strip() in MISSING_TOKENS:
                 raise CsvError(f"the key column '{key}' has no value in the row {fields}")
             name = splitter.split_of(fields)
-            by_name[name].writerow(fields)
+            by_name[name][counts[name] % len(by_name[name])].writerow(fields)
             counts[name] += 1
-    return {name: (path, counts[name]) for name, path in zip(names, paths, strict=True)}
+    for name in names:
+        for stale in shards.stale_files(out_dir, name, files[name]):
+            stale.unlink()
+    return {name: (files[name], counts[name]) for name in names}
 
 
-def split_lines(result: dict[str, tuple[Path, int]]) -> list[str]:
+def split_lines(result: dict[str, tuple[list[Path], int]]) -> list[str]:
     total = sum(n for _, n in result.values()) or 1
-    return [f"{path}: {n} rows ({100 * n / total:.1f}%)" for path, n in result.values()]
+    return [
+        f"{shards.describe_paths(paths)}: {n} rows ({100 * n / total:.1f}%)"
+        + (f" in {len(paths)} shards" if len(paths) > 1 else "")
+        for paths, n in result.values()
+    ]
 
 
 # -------------------------------------------------------------------------------- instances
@@ -683,6 +700,15 @@ def build_parser() -> argparse.ArgumentParser:
                 help=f"share of rows in {name}.csv, from 0 to 1 in steps of 0.01 "
                 f"(default: {default})",
             )
+        for split, flag in (("train", "--shards"), ("eval", "--eval-shards")):
+            p.add_argument(
+                flag,
+                type=_shard_count,
+                default=1,
+                metavar="N",
+                help=f"write {split}.csv as N files, {split}-00000-of-0000N.csv ..., so that "
+                "N workers each read their own (default: 1)",
+            )
 
     clean = commands.add_parser(
         "clean",
@@ -726,11 +752,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _split(args, csv_file: CsvFile, rows: Iterable[list[str]]) -> dict[str, tuple[Path, int]]:
+def _shard_count(text: str) -> int:
+    count = int(text)
+    if not 1 <= count <= shards.MAX_SHARDS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {shards.MAX_SHARDS}, not {text}")
+    return count
+
+
+def _split(args, csv_file: CsvFile, rows: Iterable[list[str]]) -> dict[str, tuple[list[Path], int]]:
     percents = split_percents(args.train_fraction, args.eval_fraction, args.test_fraction)
     key_index = column_index(csv_file, args.key, "key") if args.key else None
     return write_splits(
-        csv_file.header, rows, Splitter(percents, key_index), Path(args.out_dir), args.key
+        csv_file.header,
+        rows,
+        Splitter(percents, key_index),
+        Path(args.out_dir),
+        args.key,
+        shard_counts={"train": args.shards, "eval": args.eval_shards},
     )
 
 
@@ -757,12 +795,15 @@ def run(args: argparse.Namespace) -> list[str]:
             return report.lines(args.input, label)
         result = _split(args, csv_file, rows)
     # Held-out rows: eval.csv, else test.csv (train.csv only when it has every row).
-    source = next(result[name][0] for name in ("eval", "test", "train") if name in result)
+    source = next(result[name][0][0] for name in ("eval", "test", "train") if name in result)
     instances = Path(args.instances or Path(args.out_dir) / "instances.json")
+    from workflow import statsfile  # noqa: PLC0415 -- numpy, only for prepare
+
     return [
         *report.lines(args.input, label),
         *split_lines(result),
         write_instances(source, instances, _project_schema(), label),
+        statsfile.write_for_split(result, Path(args.out_dir), _project_schema(), label),
     ]
 
 

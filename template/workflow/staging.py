@@ -6,8 +6,9 @@ Everything is checked before the first byte leaves: each file exists and is a CS
 columns the trainer reads, and the bucket name is valid. Then the bucket is created when it is
 missing (in the job's region, private), or refused when it is a multi-region bucket or in
 another region. Files whose checksum already matches the remote copy are not sent again.
-`make stage-data` runs this on the split that `make prepare` wrote, and `--dry-run` shows what
-it would create and upload, sending nothing.
+`make stage-data` runs this on the split that `make prepare` wrote (every shard of it, and its
+stats.json, which goes only with the very files it describes), and `--dry-run` shows what it
+would create and upload, sending nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from workflow import data, gcs
+from trainer.stats import STATS_FILE_NAME, DataError
+from workflow import data, gcs, shards, statsfile
 
 
 class StagingError(Exception):
@@ -36,7 +38,8 @@ class Staged:
 
 def check_files(paths: Iterable[str | Path], required_columns: Sequence[str]) -> list[Path]:
     """The files, after checking that each exists, has a distinct name, and (for a CSV) has a
-    header with every column the trainer reads."""
+    header with every column the trainer reads. A stats file (stats.json) goes only with the
+    files it describes, unchanged since it was written: the trainer would refuse it."""
     files = [Path(p) for p in paths]
     if not files:
         raise StagingError("no files to stage")
@@ -62,6 +65,12 @@ def check_files(paths: Iterable[str | Path], required_columns: Sequence[str]) ->
                 f"{path}: declared column(s) {', '.join(missing)} missing from the header "
                 f"({', '.join(header)}); the trainer could not read this file"
             )
+    for path in files:
+        if path.name == STATS_FILE_NAME:
+            try:
+                statsfile.check_matches(path, files)
+            except DataError as err:
+                raise StagingError(str(err)) from None
     return files
 
 
@@ -127,13 +136,15 @@ def blob_name(prefix: str, path: Path) -> str:
 
 
 def training_flags(uris: Iterable[str]) -> str:
-    """`--train-files ... --eval-files ...` for the staged files named train*/eval*."""
+    """`--train-files ... --eval-files ... --stats-file ...` for the staged files named
+    train*/eval* (a complete set of shards as one pattern) and stats.json."""
     uris = list(uris)
     flags = []
     for flag, stem in (("--train-files", "train"), ("--eval-files", "eval")):
         matching = [uri for uri in uris if uri.rsplit("/", 1)[-1].startswith(stem)]
         if matching:
-            flags.append(f"{flag} {' '.join(matching)}")
+            flags.append(f"{flag} {' '.join(shards.as_patterns(matching))}")
+    flags += [f"--stats-file {uri}" for uri in uris if uri.endswith(f"/{STATS_FILE_NAME}")]
     return " ".join(flags)
 
 

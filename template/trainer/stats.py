@@ -1,0 +1,251 @@
+"""The statistics the preprocessing is built from, and the stats file that carries them.
+
+One pass over the training files learns them (`Accumulator`): the rows, each numeric column's
+mean and variance, each categorical column's vocabulary, the classes. The trainer makes that
+pass itself (`trainer.inputs.scan`), or reads its result from a stats file (`--stats-file`) that
+`make prepare` wrote with this same `Accumulator` (`workflow/statsfile.py`): every worker of a
+cluster and every tuning trial then builds the same preprocessing without reading the data first.
+
+A stats file names the files it describes, each with its size and two checksums:
+- `probe_crc32`, the CRC-32 of the file's first and last 64 KiB (all of a small file). The
+  trainer checks it, with the size, before it trusts a file: it catches rows added, removed or
+  re-split, for 128 KiB read per file. Reading every byte to check a whole-file checksum
+  would cost as much as the scan the stats file saves, and a file's mtime says nothing once it
+  is copied to Cloud Storage. What it misses, an edit of the same length inside a large file,
+  the next check catches.
+- `crc32c`, the whole file's CRC32C as Cloud Storage reports it: the workstation checks it when
+  it stages the files (`make stage-data`), where it is computed anyway, so that the bucket
+  never holds a stats file beside data it does not describe.
+
+No TensorFlow here: the workstation imports this module too.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from trainer.schema import MISSING_VALUES, Schema
+
+# The stats file's name beside the data it describes (data/stats.json, gs://BUCKET/data/...).
+STATS_FILE_NAME = "stats.json"
+FORMAT_VERSION = 1
+PROBE_BLOCK_BYTES = 64 * 1024
+
+_MISSING_BYTES = np.array([value.encode() for value in MISSING_VALUES], dtype=object)
+
+
+class DataError(ValueError):
+    """Input data the trainer cannot use; the message names the file and the column."""
+
+
+@dataclass
+class DataStats:
+    """What one pass over the training files learns, to build the preprocessing layers."""
+
+    rows: int = 0
+    dropped_rows: int = 0  # rows whose label is missing
+    mean: dict[str, float] = field(default_factory=dict)
+    variance: dict[str, float] = field(default_factory=dict)
+    vocabularies: dict[str, list[str]] = field(default_factory=dict)
+    classes: list[str] = field(default_factory=list)  # the labels seen (classification), sorted
+
+
+def parse_numeric(
+    values: np.ndarray, path: str, column: str, line_numbers: np.ndarray
+) -> np.ndarray:
+    """CSV values (bytes) to float64 with NaN for missing ones; a non-number is a DataError."""
+    present = ~np.isin(values, _MISSING_BYTES)
+    out = np.full(values.shape, np.nan)
+    try:
+        out[present] = values[present].astype(np.float64)
+    except ValueError:
+        for offset, value in enumerate(values):
+            try:
+                float(value)
+            except ValueError:
+                if present[offset]:
+                    raise DataError(
+                        f"{path}, line {line_numbers[offset]}: column '{column}' has the "
+                        f"non-numeric value {value.decode(errors='replace')!r}"
+                    ) from None
+        raise
+    return out
+
+
+class Accumulator:
+    """Accumulates DataStats block by block, in constant memory beyond the vocabularies."""
+
+    def __init__(self, schema: Schema, known_classes: list[str] | None = None):
+        self.schema = schema
+        self.known_classes = set(known_classes) if known_classes is not None else None
+        self.rows = 0
+        self.dropped = 0
+        numeric = list(schema.numeric) + ([] if schema.is_classification else [schema.label])
+        self.count = dict.fromkeys(numeric, 0)
+        self.sum = dict.fromkeys(numeric, 0.0)
+        self.sum_sq = dict.fromkeys(numeric, 0.0)
+        self.counters = {c: Counter() for c in schema.categorical}
+        self.label_counter: Counter = Counter()
+
+    def add(self, path: str, block: dict[str, np.ndarray], line_numbers: np.ndarray) -> None:
+        """A block of rows of `path`: each declared column's values as bytes, and each row's
+        line number (for error messages)."""
+        label = block[self.schema.label]
+        keep = ~np.isin(label, _MISSING_BYTES)
+        self.dropped += int((~keep).sum())
+        self.rows += int(keep.sum())
+        for column in self.count:
+            values = parse_numeric(block[column], path, column, line_numbers)[keep]
+            values = values[~np.isnan(values)]
+            self.count[column] += values.size
+            self.sum[column] += float(values.sum())
+            self.sum_sq[column] += float(np.square(values).sum())
+        for column, counter in self.counters.items():
+            values = block[column][keep]
+            counter.update(values[~np.isin(values, _MISSING_BYTES)].tolist())
+        if self.schema.is_classification:
+            labels = Counter(label[keep].tolist())
+            if self.known_classes is not None:
+                check_known_classes(
+                    path, self.schema, [v.decode() for v in labels], self.known_classes
+                )
+            self.label_counter.update(labels)
+
+    def result(self, description: str) -> DataStats:
+        if self.rows == 0:
+            raise DataError(f"{description}: no data rows with a label")
+        stats = DataStats(rows=self.rows, dropped_rows=self.dropped)
+        for column, n in self.count.items():
+            if n == 0:
+                raise DataError(f"{description}: column '{column}' has no values")
+            mean = self.sum[column] / n
+            stats.mean[column] = mean
+            stats.variance[column] = max(self.sum_sq[column] / n - mean**2, 0.0)
+        for column, counter in self.counters.items():
+            if not counter:
+                raise DataError(f"{description}: column '{column}' has no values")
+            # Most frequent first, then alphabetical, so the order is stable across runs.
+            ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
+            stats.vocabularies[column] = [value.decode() for value, _ in ranked]
+        stats.classes = sorted(value.decode() for value in self.label_counter)
+        return stats
+
+
+def check_known_classes(path: str, schema: Schema, labels, known: set[str]) -> None:
+    """Evaluation labels must be classes the model learned from the training files."""
+    unseen = sorted(label for label in set(labels) if label not in known)
+    if unseen:
+        raise DataError(
+            f"{path}: column '{schema.label}' has label value(s) "
+            f"{', '.join(map(repr, unseen))} never seen in the training files "
+            f"(known: {', '.join(sorted(known))})"
+        )
+
+
+# ----------------------------------------------------------------------------- the stats file
+
+
+def probe_blocks(size: int) -> list[tuple[int, int]]:
+    """(offset, length) of the blocks that `probe_crc32` reads: the first and the last, or the
+    whole of a small file."""
+    if size <= 2 * PROBE_BLOCK_BYTES:
+        return [(0, size)]
+    return [(0, PROBE_BLOCK_BYTES), (size - PROBE_BLOCK_BYTES, PROBE_BLOCK_BYTES)]
+
+
+def probe_crc32(read_block: Callable[[int, int], bytes], size: int) -> str:
+    """The CRC-32 (zlib's, which every Python has) of a file's probe blocks, each read with
+    `read_block(offset, length)`."""
+    crc = 0
+    for offset, length in probe_blocks(size):
+        crc = zlib.crc32(read_block(offset, length), crc)
+    return f"{crc:08x}"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """One described file: its name (no directory, so that the data can move to a bucket), its
+    size in bytes, and its checksums (see the module's docstring)."""
+
+    name: str
+    size: int
+    probe_crc32: str
+    crc32c: str
+
+
+@dataclass
+class DescribedFiles:
+    """The training or the evaluation files of a stats file, and their statistics."""
+
+    files: list[Fingerprint]
+    stats: DataStats
+
+    def names(self) -> list[str]:
+        return sorted(f.name for f in self.files)
+
+    def fingerprint(self, name: str) -> Fingerprint:
+        return next(f for f in self.files if f.name == name)
+
+
+@dataclass
+class StatsFile:
+    schema: Schema
+    train: DescribedFiles
+    eval: DescribedFiles
+
+    def to_json(self) -> str:
+        def part(described: DescribedFiles) -> dict:
+            return {"files": [asdict(f) for f in described.files], **asdict(described.stats)}
+
+        content = {
+            "format": FORMAT_VERSION,
+            "schema": _schema_fields(self.schema),
+            "train": part(self.train),
+            "eval": part(self.eval),
+        }
+        return json.dumps(content, indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, path: str) -> StatsFile:
+        """Parses a stats file; anything else is a DataError naming `path`."""
+        try:
+            content = json.loads(text)
+            if content.get("format") != FORMAT_VERSION:
+                raise ValueError(f"format {content.get('format')!r}, not {FORMAT_VERSION}")
+            schema = Schema(**{k: _tuple_or_str(v) for k, v in content["schema"].items()})
+
+            def part(data: dict) -> DescribedFiles:
+                files = [Fingerprint(**f) for f in data.pop("files")]
+                return DescribedFiles(files, DataStats(**data))
+
+            return cls(schema, part(content["train"]), part(content["eval"]))
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            raise DataError(
+                f"{path}: not a stats file written by `make prepare` ({err!r})"
+            ) from None
+
+    def check_schema(self, schema: Schema, path: str) -> None:
+        """The statistics must be of the columns that the trainer reads now."""
+        if self.schema != schema:
+            raise DataError(
+                f"{path}: written for another schema ({_describe(self.schema)}), but the "
+                f"trainer reads {_describe(schema)}; run `make prepare` again"
+            )
+
+
+def _schema_fields(schema: Schema) -> dict:
+    return {key: list(v) if isinstance(v, tuple) else v for key, v in asdict(schema).items()}
+
+
+def _tuple_or_str(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _describe(schema: Schema) -> str:
+    return f"label '{schema.label}', features {', '.join(schema.features)}"
