@@ -15,6 +15,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -189,27 +190,119 @@ def storage_with_locations(emulator: str) -> RecordingEndpoint:
     return endpoint.start()
 
 
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# What a job's descriptions reveal, one update each, unless a test gives it another course.
+RUNNING_THEN_SUCCEEDED = ({"state": "JOB_STATE_RUNNING"}, {"state": "JOB_STATE_SUCCEEDED"})
+ENDED_STATES = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
+
+
+@dataclass
+class VertexJobs:
+    """Vertex AI's custom and tuning jobs as the endpoint holds them. Each job has a course:
+    the updates that its next descriptions reveal, one each (by default RUNNING, then
+    SUCCEEDED), as a job moves on between two polls. `on_end` is called with a job once it has
+    ended, as the trainer would have written its outputs by then."""
+
+    jobs: dict[str, dict] = field(default_factory=dict)  # by resource name, oldest first
+    courses: dict[str, list[dict]] = field(default_factory=dict)
+    next_course: tuple[dict, ...] = RUNNING_THEN_SUCCEEDED  # of the next job created
+    on_end: Callable[[dict], None] | None = None
+    numbers: itertools.count = field(default_factory=lambda: itertools.count(1000))
+
+    def add(
+        self,
+        parent: str,
+        collection: str,
+        body: dict,
+        course: tuple[dict, ...] | None = None,
+    ) -> dict:
+        """A new job under `parent` (projects/P/locations/R), PENDING, as Vertex AI creates it."""
+        name = f"{parent}/{collection}/{next(self.numbers)}"
+        created = now_rfc3339()
+        self.jobs[name] = {
+            "createTime": created,  # a test may give an older one
+            "updateTime": created,
+            **body,
+            "name": name,
+            "state": "JOB_STATE_PENDING",
+        }
+        self.courses[name] = list(self.next_course if course is None else course)
+        return self.jobs[name]
+
+    def describe(self, name: str) -> dict | None:
+        """The job, moved on by the next update of its course."""
+        job = self.jobs.get(name)
+        if job is None or not self.courses[name]:
+            return job
+        job |= self.courses[name].pop(0)
+        job["updateTime"] = now_rfc3339()
+        if job["state"] == "JOB_STATE_RUNNING":
+            job.setdefault("startTime", job["updateTime"])
+        if job["state"] in ENDED_STATES and "endTime" not in job:
+            job["endTime"] = job["updateTime"]
+            if self.on_end:
+                self.on_end(job)
+        return job
+
+
 def google_apis_endpoint(repositories: tuple[str, ...] = ("trainers",)) -> RecordingEndpoint:
-    """Vertex AI, Cloud Build and Artifact Registry, as far as the submit scripts use them
-    (gcloud's api_endpoint_overrides for aiplatform, cloudbuild and artifactregistry can all
-    point here). Jobs are accepted as sent. A build reports WORKING, then SUCCESS, and its
-    images are then listed in their Artifact Registry `repositories`."""
+    """Vertex AI, Cloud Build, Artifact Registry and Cloud Logging, as far as the scripts use
+    them (gcloud's api_endpoint_overrides for aiplatform, cloudbuild, artifactregistry and
+    logging can all point here). Jobs are accepted as sent, then listed, and described as their
+    course goes (`endpoint.vertex_jobs`, a VertexJobs). A build reports WORKING, then SUCCESS,
+    and its images are then listed in their Artifact Registry `repositories`. A job's log is
+    `endpoint.logs[job id]`, a list of log lines."""
     endpoint = RecordingEndpoint()
     builds: dict[str, dict] = {}
     built: set[str] = set()
-    job_numbers = itertools.count(1000)
+    vertex_jobs = VertexJobs()
+    logs: dict[str, list[str]] = {}
+    endpoint.vertex_jobs = vertex_jobs
+    endpoint.logs = logs
     location = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)"
+    collections = r"(?P<collection>customJobs|hyperparameterTuningJobs)"
 
-    def create_job(collection: str) -> Responder:
-        def create(request: Request, match: re.Match) -> tuple:
-            name = f"projects/{match['project']}/locations/{match['region']}/{collection}"
-            return 200, {
-                **request.json(),
-                "name": f"{name}/{next(job_numbers)}",
-                "state": "JOB_STATE_PENDING",
+    def parent(match: re.Match) -> str:
+        return f"projects/{match['project']}/locations/{match['region']}"
+
+    def create_job(request: Request, match: re.Match) -> tuple:
+        return 200, vertex_jobs.add(parent(match), match["collection"], request.json())
+
+    def get_job(request: Request, match: re.Match) -> tuple:
+        name = f"{parent(match)}/{match['collection']}/{match['id']}"
+        job = vertex_jobs.describe(name)
+        if job is None:
+            return 404, {
+                "error": {"code": 404, "message": f"{name} not found", "status": "NOT_FOUND"}
             }
+        return 200, job
 
-        return create
+    def list_jobs(request: Request, match: re.Match) -> tuple:
+        prefix = f"{parent(match)}/{match['collection']}/"
+        listed = [job for name, job in vertex_jobs.jobs.items() if name.startswith(prefix)]
+        return 200, {match["collection"]: listed} if listed else {}
+
+    def list_log_entries(request: Request, match: re.Match) -> tuple:
+        """Cloud Logging's entries.list: the lines of the job the filter names, once."""
+        job_id = re.search(r'resource\.labels\.job_id="([^"]+)"', request.json()["filter"])[1]
+        entries = [
+            {
+                "logName": f"projects/p/logs/{job_id}",
+                "resource": {
+                    "type": "ml_job",
+                    "labels": {"job_id": job_id, "task_name": "workerpool0-0"},
+                },
+                "severity": "INFO",
+                "timestamp": "2026-01-01T00:00:00.000000Z",
+                "insertId": f"{job_id}-{number}",
+                "textPayload": line,
+            }
+            for number, line in enumerate(logs.pop(job_id, []))
+        ]
+        return 200, {"entries": entries} if entries else {}
 
     def create_build(request: Request, match: re.Match) -> tuple:
         build_id = str(uuid.uuid4())
@@ -259,10 +352,10 @@ def google_apis_endpoint(repositories: tuple[str, ...] = ("trainers",)) -> Recor
         ]
         return 200, {"tags": tags} if tags else {}
 
-    endpoint.route("POST", rf"{location}/customJobs", create_job("customJobs"))
-    endpoint.route(
-        "POST", rf"{location}/hyperparameterTuningJobs", create_job("hyperparameterTuningJobs")
-    )
+    endpoint.route("POST", rf"{location}/{collections}", create_job)
+    endpoint.route("GET", rf"{location}/{collections}", list_jobs)
+    endpoint.route("GET", rf"{location}/{collections}/(?P<id>[^/]+)", get_job)
+    endpoint.route("POST", r"/v2/entries:list", list_log_entries)
     endpoint.route("POST", rf"{location}/builds", create_build)
     endpoint.route("GET", rf"{location}/builds/(?P<id>[^/]+)", describe_build)
     endpoint.route("GET", rf"{location}/repositories/(?P<repo>[^/]+)", get_repository)

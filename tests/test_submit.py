@@ -4,7 +4,9 @@ One project is rendered, with answers that need quoting, and every tier is submi
 gcloud's api_endpoint_overrides point Vertex AI, Cloud Build and Artifact Registry at one
 recording endpoint, and Cloud Storage at a front that answers bucket locations and forwards
 the rest to the storage emulator. Each recorded job is parsed strictly into Vertex AI's own
-types (google-cloud-aiplatform), then compared with config/tiers.yaml.
+types (google-cloud-aiplatform), then compared with config/tiers.yaml: its pools, its
+scheduling (config/cloud.yaml's, the tier's, the run's --spot, --flex-start and --timeout) and
+its labels. (Following a job to its result, make wait and make fetch, is in test_jobs.py.)
 """
 
 from __future__ import annotations
@@ -34,6 +36,17 @@ pytestmark = pytest.mark.xdist_group("submit")
 TIERS = choices("scale_tier")
 ROLES = ["chief", "workers", "parameter_servers", "evaluators"]
 ANSWERS = {"project_name": "Ann's Penguins & Co. (v2)", "gcp_project": "ann-penguins-2"}
+# Who submits, as git knows them, and the labels every job of the project carries: the project's
+# name, its trainer's commit (the rendered project has none yet, so its files count as changed),
+# and the submitter, all lowered to Vertex AI's label characters.
+SUBMITTER_EMAIL = "Ann.Lee+ML@Example.com"
+PROJECT_LABELS = {
+    "project": "ann-s-penguins-co-v2",
+    "commit": "none",
+    "dirty": "true",
+    "submitter": "ann-lee-ml-example-com",
+}
+DAY = 24 * 3600
 # The team's own CUSTOM pools, written over the rendered defaults. Parameter servers and
 # evaluators stay at 0 replicas: the trainer runs only chief and worker tasks.
 CUSTOM_POOLS = {
@@ -138,9 +151,13 @@ def cloud(project, storage_emulator, tmp_path_factory):
             "api_endpoint_overrides/storage": f"{storage.url}storage/v1/",
         },
     )
+    git_config = tmp_path_factory.mktemp("git") / "gitconfig"
+    git_config.write_text(f"[user]\n\temail = {SUBMITTER_EMAIL}\n")
     env |= {
         "STORAGE_EMULATOR_HOST": storage.url.rstrip("/"),
         "PYTHON": str(VENV_BIN / "python"),
+        "GIT_CONFIG_GLOBAL": str(git_config),
+        "GIT_CONFIG_NOSYSTEM": "1",
     }
     yield Cloud(project, env, apis, storage, settings)
     apis.stop()
@@ -199,6 +216,34 @@ def assert_trainer_args(args, settings: dict, extra: list[str] = ()) -> None:
     ]
 
 
+# The bound line of each preset under config/cloud.yaml's 24-hour timeout (CUSTOM: this test's
+# 4 x n1-highmem-4), as the scripts print it before a submit.
+DEFAULT_BOUNDS = {
+    "BASIC": "Bound: 1 machine x 24h = 24 machine-hours, 96 vCPU-hours, no GPU or TPU; "
+    "STANDARD capacity, timeout 24h",
+    "STANDARD_1": "Bound: 5 machines x 24h = 120 machine-hours, 960 vCPU-hours, no GPU or TPU; "
+    "STANDARD capacity, timeout 24h",
+    "PREMIUM_1": "Bound: 20 machines x 24h = 480 machine-hours, 7,680 vCPU-hours, no GPU or "
+    "TPU; STANDARD capacity, timeout 24h",
+    "BASIC_GPU": "Bound: 1 machine x 24h = 24 machine-hours, 192 vCPU-hours, 24 GPU-hours "
+    "(NVIDIA_TESLA_T4); STANDARD capacity, timeout 24h",
+    "BASIC_TPU": "Bound: 1 machine x 24h = 24 machine-hours, 2,688 vCPU-hours, 96 TPU "
+    "chip-hours; STANDARD capacity, timeout 24h",
+    "CUSTOM": "Bound: 4 machines x 24h = 96 machine-hours, 384 vCPU-hours, no GPU or TPU; "
+    "STANDARD capacity, timeout 24h",
+}
+
+
+def assert_scheduling(spec, timeout: int, strategy: str | None = None, max_wait: int = 0) -> None:
+    """The parsed CustomJobSpec's scheduling: its timeout and maximum wait in seconds, and its
+    strategy (None: left unset, which Vertex AI runs as STANDARD)."""
+    scheduling = spec.scheduling
+    assert scheduling.timeout.seconds == timeout
+    assert scheduling.max_wait_duration.seconds == max_wait
+    want = strategy or "STRATEGY_UNSPECIFIED"
+    assert aiplatform_v1.Scheduling.Strategy(scheduling.strategy).name == want
+
+
 def image_tag(image_uri: str) -> str:
     return image_uri.rpartition(":")[2]
 
@@ -212,9 +257,13 @@ def test_each_tier_sends_a_valid_custom_job(cloud, tier):
     )
     job = strict(aiplatform_v1.CustomJob, request.json())
     assert job.display_name.startswith(f"{ANSWERS['project_name']} {tier} ")
+    assert dict(job.labels) == PROJECT_LABELS | {"tier": tier.lower()}
     spec = job.job_spec
     expected = expected_pools(cloud.presets(), tier)
     assert_pools_match(spec, expected)
+    # config/cloud.yaml's timeout, and no strategy: Vertex AI's STANDARD.
+    assert_scheduling(spec, timeout=DAY)
+    assert f"{DEFAULT_BOUNDS[tier]}\n" in result.stdout
     bucket = cloud.settings["bucket"]
     assert spec.base_output_directory.output_uri_prefix.startswith(f"gs://{bucket}/jobs/")
 
@@ -235,6 +284,8 @@ def test_each_tier_sends_a_valid_custom_job(cloud, tier):
     # tiers that share an accelerator (BASIC, STANDARD_1, PREMIUM_1, CUSTOM) reuse it.
     builds = [r.json() for r in posts(cloud.apis.requests, "builds")]
     (build,) = [b for b in builds if b["images"] == [container.image_uri]]
+    # A build takes tags, not labels: the same, written key.value.
+    assert set(build["tags"]) >= {f"{k}.{v}" for k, v in PROJECT_LABELS.items()}
     (step,) = build["steps"]
     assert step["args"] == [
         "build",
@@ -245,7 +296,10 @@ def test_each_tier_sends_a_valid_custom_job(cloud, tier):
         ".",
     ]
     assert "console: https://console.cloud.google.com/" in result.stdout
-    assert "gcloud ai custom-jobs stream-logs " in result.stdout
+    # How to follow the job: the Makefile's targets, with the id Vertex AI gave it.
+    job_id = re.search(r"^Submitted projects/.*/customJobs/(\d+)$", result.stdout, re.M)[1]
+    for target in ("logs", "wait", "fetch"):
+        assert f"  {target}:{' ' * (8 - len(target))}make {target} JOB={job_id}\n" in result.stdout
 
 
 def test_the_build_context_is_staged_in_the_bucket_without_local_clutter(cloud):
@@ -339,6 +393,8 @@ def test_hptune_sends_a_valid_tuning_job(cloud):
     _, sent, _ = cloud.script("hptune.sh", "--poll-seconds", "0", "--", "--num-epochs", "3")
     (request,) = posts(sent, "hyperparameterTuningJobs")
     job = strict(aiplatform_v1.HyperparameterTuningJob, request.json())
+    assert dict(job.labels) == PROJECT_LABELS | {"tier": "basic"}
+    assert_scheduling(job.trial_job_spec, timeout=DAY)
     config = yaml.safe_load((cloud.project / "config/hptuning.yaml").read_text())
     assert job.study_spec == strict(aiplatform_v1.StudySpec, config["studySpec"])
     assert job.study_spec.metrics[0].metric_id == "val_accuracy"
@@ -420,6 +476,244 @@ def test_dry_run_prints_the_exact_command_and_spec_and_sends_nothing(cloud):
     assert request.json()["displayName"] == command[command.index("--display-name") + 1]
 
 
+# ---------------------------------------------------------------- capacity, limits and labels
+
+# One run's options, and the scheduling each asks for (seconds; None: no strategy, STANDARD).
+RUN_OPTIONS = {
+    "--spot --timeout 90m": (["--spot", "--timeout", "90m"], 5400, "SPOT"),
+    "--timeout 7d": (["--timeout", "7d"], 7 * DAY, None),
+}
+# A tier that Dynamic Workload Scheduler serves: the same L4 machine in both pools, with its own
+# scheduling (FLEX_START, waiting at most 30 minutes, stopped after 12 hours).
+FLEX_TIER = """
+FLEX_L4:
+  chief: {machineType: g2-standard-8, acceleratorType: NVIDIA_L4, acceleratorCount: 1}
+  workers: {machineType: g2-standard-8, acceleratorType: NVIDIA_L4, acceleratorCount: 1,
+            replicaCount: 2}
+  scheduling: {strategy: FLEX_START, maxWaitDuration: 30m, timeout: 12h}
+"""
+
+
+def hours(value: float) -> str:
+    """A number of hours as the bound line writes it: 7,680 or 7.5."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def dry_run_and_send(cloud: Cloud, script: str, *args: str):
+    """The script's dry run, then the gcloud command it printed, run as printed: the bound line
+    and the body that gcloud sent."""
+    result, sent, storage = cloud.script(script, *args, "--dry-run")
+    assert sent == [] and storage == []
+    lines = result.stdout.splitlines()
+    (bound_line,) = [line.removeprefix("# ") for line in lines if line.startswith("# Bound: ")]
+    (create,) = [line for line in lines if line.startswith("gcloud ai ")]
+    mark = len(cloud.apis.requests)
+    run(shlex.split(create), cwd=cloud.project, env=cloud.env)
+    (request,) = [r for r in cloud.apis.requests[mark:] if r.method == "POST"]
+    return bound_line, request.json()
+
+
+@pytest.mark.parametrize("options", list(RUN_OPTIONS))
+@pytest.mark.parametrize("tier", TIERS)
+def test_each_tier_runs_on_the_capacity_and_for_the_time_asked(cloud, tier, options):
+    args, timeout, strategy = RUN_OPTIONS[options]
+    bound_line, body = dry_run_and_send(cloud, "submit.sh", tier, *args)
+    job = strict(aiplatform_v1.CustomJob, body)
+    assert dict(job.labels) == PROJECT_LABELS | {"tier": tier.lower()}
+    pools = expected_pools(cloud.presets(), tier)
+    assert_pools_match(job.job_spec, pools)
+    assert_scheduling(job.job_spec, timeout=timeout, strategy=strategy)
+    machines = sum(pool["replicaCount"] for pool in pools)
+    readable = options.split()[-1]
+    assert bound_line.startswith(
+        f"Bound: {machines} machine{'s' if machines > 1 else ''} x {readable} = "
+        f"{hours(machines * timeout / 3600)} machine-hours, "
+    )
+    assert bound_line.endswith(f"; {strategy or 'STANDARD'} capacity, timeout {readable}")
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_flex_start_on_a_tier_without_its_gpus_is_refused_before_anything_is_sent(cloud, tier):
+    has = {"BASIC_GPU": "runs NVIDIA_TESLA_T4"}.get(tier, "has no GPU")
+    refused = cloud.script("submit.sh", tier, "--flex-start", check=False)
+    assert_refused(
+        *refused,
+        "FLEX_START (Dynamic Workload Scheduler) serves only NVIDIA_L4, NVIDIA_TESLA_A100, "
+        f"NVIDIA_A100_80GB, NVIDIA_H100_80GB, NVIDIA_H100_MEGA_80GB, NVIDIA_H200_141GB, "
+        f"NVIDIA_B200; {tier} {has}",
+    )
+
+
+def test_a_tiers_own_scheduling_comes_before_the_projects_and_the_run_before_both(cloud):
+    with cloud.edited("config/tiers.yaml", lambda text: text + FLEX_TIER):
+        bound_line, body = dry_run_and_send(cloud, "submit.sh", "FLEX_L4")
+        waited, waited_body = dry_run_and_send(
+            cloud, "submit.sh", "FLEX_L4", "--flex-start", "--max-wait", "2h", "--timeout", "1h"
+        )
+        _, spot_body = dry_run_and_send(cloud, "submit.sh", "FLEX_L4", "--spot")
+    # The tier's: FLEX_START, its 30 minutes' wait and its 12 hours.
+    spec = strict(aiplatform_v1.CustomJob, body).job_spec
+    assert_scheduling(spec, timeout=12 * 3600, strategy="FLEX_START", max_wait=1800)
+    assert bound_line == (
+        "Bound: 3 machines x 12h = 36 machine-hours, 288 vCPU-hours, 36 GPU-hours (NVIDIA_L4); "
+        "FLEX_START capacity, timeout 12h"
+    )
+    # The run's options win, field by field.
+    spec = strict(aiplatform_v1.CustomJob, waited_body).job_spec
+    assert_scheduling(spec, timeout=3600, strategy="FLEX_START", max_wait=7200)
+    assert waited.endswith("3 GPU-hours (NVIDIA_L4); FLEX_START capacity, timeout 1h")
+    # --spot drops the waiting time, which only FLEX_START has.
+    spec = strict(aiplatform_v1.CustomJob, spot_body).job_spec
+    assert_scheduling(spec, timeout=12 * 3600, strategy="SPOT")
+
+
+def test_a_tuning_job_is_bounded_by_its_trial_counts(cloud):
+    bound_line, body = dry_run_and_send(
+        cloud, "hptune.sh", "BASIC_GPU", "--spot", "--timeout", "2h"
+    )
+    job = strict(aiplatform_v1.HyperparameterTuningJob, body)
+    assert dict(job.labels) == PROJECT_LABELS | {"tier": "basic_gpu"}
+    assert_scheduling(job.trial_job_spec, timeout=7200, strategy="SPOT")
+    config = yaml.safe_load((cloud.project / "config/hptuning.yaml").read_text())
+    trials, parallel = config["maxTrialCount"], config["parallelTrialCount"]
+    assert bound_line == (
+        f"Bound: {trials} trials x 1 machine x 2h = {2 * trials} machine-hours, "
+        f"{16 * trials} vCPU-hours, {2 * trials} GPU-hours (NVIDIA_TESLA_T4) ({parallel} trials, "
+        f"{parallel} machines at a time); SPOT capacity, timeout 2h per trial"
+    )
+
+
+def test_the_service_account_tensorboard_and_web_access_reach_the_spec(cloud):
+    tensorboard = "projects/ann-penguins-2/locations/us-central1/tensorboards/42"
+    account = "trainer@ann-penguins-2.iam.gserviceaccount.com"
+
+    def identity(text: str) -> str:
+        return (
+            text.replace("service_account: ''", f"service_account: {account}")
+            .replace("tensorboard: ''", f"tensorboard: {tensorboard}")
+            .replace("enable_web_access: false", "enable_web_access: true")
+        )
+
+    with cloud.edited("config/cloud.yaml", identity):
+        _, body = dry_run_and_send(cloud, "submit.sh", "BASIC")
+    spec = strict(aiplatform_v1.CustomJob, body).job_spec
+    assert (spec.service_account, spec.tensorboard) == (account, tensorboard)
+    assert spec.enable_web_access is True
+
+
+def test_labels_name_the_trainers_commit_and_whether_its_files_changed(cloud, tmp_path):
+    committed = tmp_path / "committed"
+    shutil.copytree(cloud.project, committed, ignore=shutil.ignore_patterns("build", ".git"))
+    git = ["git", "-c", "user.name=Ann"]
+    run([*git, "init", "-q"], cwd=committed, env=cloud.env)
+    run([*git, "add", "-A"], cwd=committed, env=cloud.env)
+    run([*git, "commit", "-qm", "v1"], cwd=committed, env=cloud.env)
+    head = run(["git", "rev-parse", "HEAD"], cwd=committed).stdout.strip()
+    project = Cloud(committed, cloud.env, cloud.apis, cloud.storage, cloud.settings)
+
+    def labels_of_a_dry_run() -> dict:
+        _, body = dry_run_and_send(project, "submit.sh", "BASIC")
+        return body["labels"]
+
+    assert labels_of_a_dry_run() == PROJECT_LABELS | {
+        "tier": "basic",
+        "commit": head,
+        "dirty": "false",
+    }
+    # A change beside the trainer (the cloud config) leaves it as committed; one in it does not.
+    with project.edited("config/cloud.yaml", lambda text: text + "\n# a note\n"):
+        assert labels_of_a_dry_run()["dirty"] == "false"
+    with project.edited("trainer/model.py", lambda text: text + "\n# a note\n"):
+        assert labels_of_a_dry_run()["dirty"] == "true"
+
+
+def _add_mixed_tier(text: str) -> str:
+    """FLEX_TIER with bigger machines for its workers, under the name FLEX_MIXED."""
+    mixed = FLEX_TIER.replace("FLEX_L4", "FLEX_MIXED")
+    return text + mixed.replace(
+        "workers: {machineType: g2-standard-8", "workers: {machineType: g2-standard-16"
+    )
+
+
+def _set(old: str, new: str) -> Callable[[str], str]:
+    def change(text: str) -> str:
+        assert old in text, old
+        return text.replace(old, new)
+
+    return change
+
+
+# What Vertex AI would reject, or what does not parse: (file edited, change, options, message).
+REFUSED_SCHEDULING = {
+    "pools on different machines": (
+        "config/tiers.yaml",
+        _add_mixed_tier,
+        ["FLEX_MIXED"],
+        "FLEX_START needs the same machine in every pool, but FLEX_MIXED has g2-standard-8 + 1 "
+        "x NVIDIA_L4; g2-standard-16 + 1 x NVIDIA_L4",
+    ),
+    "a tensorboard without a service account": (
+        "config/cloud.yaml",
+        _set("tensorboard: ''", "tensorboard: projects/p/locations/us-central1/tensorboards/7"),
+        [],
+        "config/cloud.yaml: a tensorboard needs a service_account too",
+    ),
+    "a duration without a unit": (
+        "config/cloud.yaml",
+        _set("timeout: 24h", "timeout: 3600"),
+        [],
+        "config/cloud.yaml: scheduling: timeout: 3600 is not a duration; write it like 90m, "
+        "24h, 7d or 3600s",
+    ),
+    "a duration that does not parse": (
+        None,
+        None,
+        ["--timeout", "2 weeks"],
+        "--timeout: '2 weeks' is not a duration; write it like 90m, 24h, 7d or 3600s",
+    ),
+    "a timeout above 7 days": (
+        None,
+        None,
+        ["--timeout", "8d"],
+        "--timeout: 8d is outside Vertex AI's limit: give more than 0s and at most 7d",
+    ),
+    "a wait without flex-start": (
+        None,
+        None,
+        ["--max-wait", "2h"],
+        "--max-wait is how long --flex-start waits for its machines: add it",
+    ),
+    "a deprecated strategy": (
+        "config/cloud.yaml",
+        _set("  # strategy: STANDARD", "  strategy: ON_DEMAND"),
+        [],
+        "config/cloud.yaml: scheduling: strategy ON_DEMAND is deprecated; write STANDARD",
+    ),
+    "a label outside Vertex AI's rules": (
+        "config/cloud.yaml",
+        _set("  # team: ml", "  Team: ML"),
+        [],
+        "config/cloud.yaml: labels: label 'Team' is not a label key: 1-63 lowercase letters",
+    ),
+    "a label the scripts set": (
+        "config/cloud.yaml",
+        _set("  # team: ml", "  tier: gold"),
+        [],
+        "config/cloud.yaml: labels: tier is set by the scripts; name your label otherwise",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED_SCHEDULING))
+@pytest.mark.parametrize("script", ["submit.sh", "hptune.sh"])
+def test_a_job_vertex_ai_would_reject_is_refused_before_anything_is_sent(cloud, script, case):
+    name, change, args, message = REFUSED_SCHEDULING[case]
+    with cloud.edited(name, change) if name else nullcontext():
+        refused = cloud.script(script, *args, check=False)
+    assert_refused(*refused, message)
+    assert refused[0].stdout == "", "a bound was printed for a job that is refused"
+
+
 # ---------------------------------------------------------------- preflight refusals
 
 
@@ -435,7 +729,7 @@ def assert_refused(result, sent, storage, message: str) -> None:
 @pytest.mark.parametrize(
     ("location", "message"),
     [
-        ("US", "is a multi-region bucket (us); training needs a single-region"),
+        ("US", "is a multi-region bucket (us); Vertex AI needs a single-region"),
         ("europe-west4", "is in europe-west4, but the job runs in us-central1"),
     ],
 )

@@ -13,7 +13,7 @@ import yaml
 from trainer.features import SCHEMA
 from trainer.trial import TUNING_METRICS
 from workflow.cloud import hptuning, jobspec, package, preflight, tiers
-from workflow.cloud.settings import ConfigError, load_settings
+from workflow.cloud.settings import JOB_SETTINGS, ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TIERS_FILE = ROOT / "config/tiers.yaml"
@@ -99,11 +99,28 @@ def test_a_bad_custom_tier_is_refused(presets, pools, message):
         tiers.worker_pools({**presets, "CUSTOM": pools}, "CUSTOM")
 
 
+def test_a_tier_may_set_its_own_scheduling(presets):
+    nightly = {"chief": {"machineType": "n1-standard-4"}, "scheduling": {"strategy": "SPOT"}}
+    added = {**presets, "NIGHTLY": nightly}
+    assert len(tiers.worker_pools(added, "NIGHTLY")) == 1
+    assert tiers.tier_scheduling(added, "NIGHTLY") == (
+        "config/tiers.yaml: NIGHTLY.scheduling",
+        {"strategy": "SPOT"},
+    )
+    with pytest.raises(ConfigError, match="unknown pool schedule"):
+        tiers.worker_pools({**presets, "NIGHTLY": {**nightly, "schedule": {}}}, "NIGHTLY")
+
+
 def test_every_pool_runs_the_trainer_and_outputs_go_to_the_base_directory(presets):
     pools = tiers.worker_pools(presets, "STANDARD_1")
     args = jobspec.trainer_args(["gs://b/train.csv"], ["gs://b/eval.csv"], ["--num-epochs", "2"])
     runner = jobspec.container_runner("region-docker.pkg.dev/p/r/i:tag", args)
-    spec = jobspec.custom_job_spec(pools, runner, "gs://b/jobs/1")
+    job_fields = {
+        "scheduling": {"timeout": "3600s"},
+        "serviceAccount": "sa@p.iam.gserviceaccount.com",
+    }
+    spec = jobspec.custom_job_spec(pools, runner, "gs://b/jobs/1", job_fields)
+    assert {key: spec[key] for key in job_fields} == job_fields
     assert [pool["containerSpec"] for pool in spec["workerPoolSpecs"]] == [
         runner["containerSpec"]
     ] * len(pools)
@@ -249,6 +266,18 @@ def test_the_settings_read_cloud_mk_with_the_environment_first():
         settings.project,
     )
     assert moved.train_files == ("gs://other/data/train.csv",)
+
+
+def test_a_cloud_yaml_without_the_job_settings_loads_with_vertex_ais_defaults(tmp_path):
+    """A project generated before config/cloud.yaml had scheduling, identity and labels."""
+    (tmp_path / "cloud.mk").write_text((ROOT / "config/cloud.mk").read_text())
+    current = yaml.safe_load((ROOT / "config/cloud.yaml").read_text())
+    assert current["scheduling"] == {"timeout": "24h"}
+    older = {key: value for key, value in current.items() if key not in JOB_SETTINGS}
+    (tmp_path / "cloud.yaml").write_text(yaml.safe_dump(older))
+    settings = load_settings(tmp_path, environ={})
+    assert (settings.scheduling, settings.service_account, settings.tensorboard) == (None, "", "")
+    assert (settings.enable_web_access, settings.labels) == (False, {})
 
 
 def test_settings_name_what_is_missing(tmp_path):

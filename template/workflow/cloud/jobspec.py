@@ -41,11 +41,15 @@ def package_runner(executor_image: str, package_uri: str, args: Sequence[str]) -
     }
 
 
-def custom_job_spec(pools: list[dict], runner: dict, base_output_dir: str) -> dict:
-    """A CustomJobSpec: every used pool runs the same trainer; skipped pools stay `{}`."""
+def custom_job_spec(
+    pools: list[dict], runner: dict, base_output_dir: str, job_fields: dict | None = None
+) -> dict:
+    """A CustomJobSpec: every used pool runs the same trainer; skipped pools stay `{}`.
+    `job_fields` are the spec's other fields, such as scheduling and serviceAccount."""
     return {
         "workerPoolSpecs": [{**pool, **copy.deepcopy(runner)} if pool else {} for pool in pools],
         "baseOutputDirectory": {"outputUriPrefix": base_output_dir},
+        **copy.deepcopy(job_fields or {}),
     }
 
 

@@ -22,6 +22,15 @@ YAML_SETTINGS = (
     "image_name",
 )
 DATA_SETTINGS = ("train_files", "eval_files")
+# Optional, with what a project that does not set them gets (one updated from a release before
+# them, too): Vertex AI's defaults, and no labels of the team's own.
+JOB_SETTINGS = {
+    "scheduling": None,
+    "service_account": "",
+    "tensorboard": "",
+    "enable_web_access": False,
+    "labels": {},
+}
 MAKE_ASSIGNMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\??=\s*(.*?)\s*")
 
 
@@ -69,6 +78,13 @@ class CloudSettings:
     image_name: str
     train_files: tuple[str, ...]
     eval_files: tuple[str, ...]
+    # The project's scheduling defaults (workflow.cloud.scheduling checks them) and the identity
+    # of its jobs, as config/cloud.yaml sets them.
+    scheduling: dict | None
+    service_account: str
+    tensorboard: str
+    enable_web_access: bool
+    labels: dict[str, str]
 
 
 def load_settings(config_dir: Path, environ: dict[str, str] | None = None) -> CloudSettings:
@@ -80,7 +96,7 @@ def load_settings(config_dir: Path, environ: dict[str, str] | None = None) -> Cl
         raise ConfigError(f"{make_file}: missing {', '.join(missing)}")
     data = read_yaml_mapping(yaml_file)
     missing = [name for name in YAML_SETTINGS if data.get(name) in (None, "")]
-    unknown = sorted(set(data) - {*YAML_SETTINGS, *DATA_SETTINGS})
+    unknown = sorted(set(data) - {*YAML_SETTINGS, *DATA_SETTINGS, *JOB_SETTINGS})
     if missing or unknown:
         problems = [f"missing {', '.join(missing)}"] if missing else []
         problems += [f"unknown {', '.join(unknown)}"] if unknown else []
@@ -99,4 +115,21 @@ def load_settings(config_dir: Path, environ: dict[str, str] | None = None) -> Cl
         **{key: variables[name] for key, name in MAKE_SETTINGS.items()},
         **{key: data[key] for key in YAML_SETTINGS},
         **files,
+        **_job_settings(yaml_file, data),
     )
+
+
+def _job_settings(yaml_file: Path, data: dict) -> dict:
+    """The optional JOB_SETTINGS of config/cloud.yaml, checked for their types."""
+    job = {
+        key: data[key] if data.get(key) is not None else default
+        for key, default in JOB_SETTINGS.items()
+    }
+    for key in ("service_account", "tensorboard"):
+        if not isinstance(job[key], str):
+            raise ConfigError(f"{yaml_file}: {key} must be text")
+    if not isinstance(job["enable_web_access"], bool):
+        raise ConfigError(f"{yaml_file}: enable_web_access must be true or false")
+    if not isinstance(job["labels"], dict):
+        raise ConfigError(f"{yaml_file}: labels must be a mapping of names to values")
+    return job

@@ -1,13 +1,16 @@
 """Submits the trainer to Vertex AI with a scale-tier preset (scripts/submit.sh), or a
 hyperparameter tuning job whose trials run on that tier (scripts/hptune.sh):
 
-    python -m workflow.cloud.submit [TIER] [--tune] [--dry-run] [-- TRAINER_ARGS...]
+    python -m workflow.cloud.submit [TIER] [--tune] [--dry-run]
+        [--spot | --flex-start [--max-wait DURATION]] [--timeout DURATION] [--wait]
+        [-- TRAINER_ARGS...]
 
-The steps: read config/cloud.mk, config/cloud.yaml and config/tiers.yaml; check everything the
-job needs (preflight); ship the trainer (upload the sdist, or build the image with Cloud
-Build); then `gcloud ai custom-jobs create` (or `hp-tuning-jobs create`) with the spec written
-to a file.
-With --dry-run, it prints those gcloud commands and the spec, and sends nothing.
+The steps: read config/cloud.mk, config/cloud.yaml and config/tiers.yaml; print the bound (the
+most the job can use under its timeout); check everything the job needs (preflight); ship the
+trainer (upload the sdist, or build the image with Cloud Build); then `gcloud ai custom-jobs
+create` (or `hp-tuning-jobs create`) with the spec written to a file, and the project's labels.
+With --dry-run, it prints the bound, those gcloud commands and the spec, and sends nothing.
+With --wait, it then waits for the job and fetches its results (workflow.cloud.jobs).
 """
 
 from __future__ import annotations
@@ -22,17 +25,27 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import google.auth.exceptions
 import yaml
-from google.api_core import exceptions as google_exceptions
 
-from workflow import gcs
-from workflow.cloud import cloudbuild, gcloud, hptuning, jobspec, package, preflight, tiers
+from workflow import gcs, shards
+from workflow.cloud import (
+    bound,
+    cloudbuild,
+    errors,
+    fetch,
+    gcloud,
+    hptuning,
+    jobs,
+    jobspec,
+    labels,
+    package,
+    preflight,
+    scheduling,
+    tiers,
+)
 from workflow.cloud.settings import CONTAINERS, CloudSettings, ConfigError, load_settings
 
 BUILD_DIR = Path("build/cloud")
-# The console page of a job, as google-cloud-aiplatform 2.7 links it.
-CONSOLE_URL = "https://console.cloud.google.com/agent-platform/locations/{region}/training/{id}?project={project}"
 
 
 def build_parser(tune: bool) -> argparse.ArgumentParser:
@@ -72,8 +85,36 @@ def build_parser(tune: bool) -> argparse.ArgumentParser:
         action="store_true",
         help="accept a bucket outside the job's region, with a warning",
     )
+    capacity = parser.add_mutually_exclusive_group()
+    capacity.add_argument(
+        "--spot", action="store_true", help="run on Spot VMs: cheaper, and may be preempted"
+    )
+    capacity.add_argument(
+        "--flex-start",
+        action="store_true",
+        help="wait for the machines with Dynamic Workload Scheduler (FLEX_START; some GPUs only)",
+    )
     parser.add_argument(
-        "--poll-seconds", type=float, default=10, help="seconds between image build checks"
+        "--max-wait",
+        metavar="DURATION",
+        help="with --flex-start: how long to wait for the machines (such as 2h; 0s: no limit)",
+    )
+    parser.add_argument(
+        "--timeout",
+        metavar="DURATION",
+        help="stop the job (each trial) after this long, such as 90m, 24h, 7d; at most 7d; "
+        "default: the tier's, else config/cloud.yaml's",
+    )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="then wait for the job to end, and fetch its metrics and model into outputs/",
+    )
+    parser.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=10,
+        help="seconds between checks of the image build (and, with --wait, of the job)",
     )
     return parser
 
@@ -102,6 +143,7 @@ class Plan:
     create_command: list[str]
     body: dict
     data_files: list[str]
+    bound_line: str
     sdist: Path | None = None
     package_uri: str | None = None
     image: str | None = None
@@ -109,11 +151,40 @@ class Plan:
     build_command: list[str] | None = None
 
 
+def schedule(
+    args: argparse.Namespace, settings: CloudSettings, presets: dict, tier: str, pools: list
+) -> scheduling.Scheduling:
+    """The job's scheduling: config/cloud.yaml's, then the tier's, then this run's options."""
+    chosen = scheduling.resolve(
+        [
+            ("config/cloud.yaml: scheduling", settings.scheduling),
+            tiers.tier_scheduling(presets, tier),
+            scheduling.run_layer(args.spot, args.flex_start, args.max_wait, args.timeout),
+        ]
+    )
+    if chosen.strategy == "FLEX_START":
+        scheduling.check_flex_start(tier, pools)
+    return chosen
+
+
+def write_build_config(path: Path, image: str, variant: str, job_labels: dict) -> Path:
+    """The Cloud Build config, tagged with the job's labels: `gcloud builds submit` has no
+    --labels, and a Build takes tags (text) rather than labels."""
+    config = cloudbuild.build_config(image, variant) | {"tags": labels.build_tags(job_labels)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
 def make_plan(args: argparse.Namespace, root: Path) -> Plan:
     settings = load_settings(root / "config")
     presets = tiers.load_tiers(root / "config/tiers.yaml")
     tier = tiers.tier_name(presets, args.tier or settings.default_tier)
     pools = tiers.worker_pools(presets, tier)
+    chosen = schedule(args, settings, presets, tier, pools)
+    job_fields = {"scheduling": chosen.fields} if chosen.fields else {}
+    job_fields |= scheduling.identity_fields(settings)
+    job_labels = labels.project_labels(settings, root, tier=tier.lower())
     variant = tiers.accelerator_kind(pools)
     container = args.container or settings.container
     if variant == "tpu" and container != "custom":
@@ -124,8 +195,8 @@ def make_plan(args: argparse.Namespace, root: Path) -> Plan:
     # --project: gcloud's own configured project may be unset, or another one.
     project = settings.project
     digest = package.source_hash(root)
-    train_files = args.train_files or settings.train_files
-    eval_files = args.eval_files or settings.eval_files
+    # By default the staged data: its shards and stats file when data/ holds them.
+    train_files, eval_files, args.trainer_args = shards.cloud_data(root, settings, pools, args)
     extra_args = hptuning.trial_args(tuning, args.trainer_args) if tuning else args.trainer_args
     trainer_args = jobspec.trainer_args(train_files, eval_files, extra_args)
 
@@ -134,6 +205,14 @@ def make_plan(args: argparse.Namespace, root: Path) -> Plan:
     plan_fields: dict = {}
     if container == "prebuilt":
         executor = settings.executor_images["gpu" if variant == "gpu" else "cpu"]
+        # Checked first: pinning the image's TensorFlow would not help here.
+        if len(pools) > 1:
+            raise preflight.PreflightError(
+                f"{tier} trains on several machines, and a prebuilt image runs its own Keras, "
+                "on which the trainer's multi-worker fix (trainer/keras_compat.py, proven on "
+                "the Keras that requirements.txt pins) does not apply: fit would fail "
+                "(keras-team/keras#20585). Use the custom container: --container custom"
+            )
         preflight.executor_matches_pin(executor, root / "requirements.txt")
         sdist = package.build_sdist(root, root / BUILD_DIR / digest)
         package_uri = f"gs://{settings.bucket}/staging/packages/{digest}/{sdist.name}"
@@ -147,8 +226,8 @@ def make_plan(args: argparse.Namespace, root: Path) -> Plan:
             settings.image_name,
             f"{digest}-{variant}",
         )
-        build_file = cloudbuild.write_build_config(
-            BUILD_DIR / digest / f"cloudbuild-{variant}.yaml", image, variant
+        build_file = write_build_config(
+            BUILD_DIR / digest / f"cloudbuild-{variant}.yaml", image, variant, job_labels
         )
         build_command = cloudbuild.submit_command(
             build_file, settings.region, project, f"gs://{settings.bucket}/staging/source"
@@ -156,11 +235,18 @@ def make_plan(args: argparse.Namespace, root: Path) -> Plan:
         runner = jobspec.container_runner(image, trainer_args)
         plan_fields |= {"image": image, "build_file": build_file, "build_command": build_command}
 
-    spec = jobspec.custom_job_spec(pools, runner, f"gs://{settings.bucket}/jobs/{job_id}")
+    spec = jobspec.custom_job_spec(
+        pools, runner, f"gs://{settings.bucket}/jobs/{job_id}", job_fields
+    )
     if tuning:
         body = jobspec.tuning_job_config(tuning["studySpec"], hptuning.trial_counts(tuning), spec)
     else:
         body = spec
+    bound_line = bound.line(
+        bound.of_pools(pools, chosen.timeout_seconds),
+        chosen,
+        hptuning.trial_counts(tuning) if tuning else None,
+    )
     job_file = BUILD_DIR / "jobs" / f"{job_id}.yaml"
     job_file.parent.mkdir(parents=True, exist_ok=True)
     job_file.write_text(yaml.safe_dump(body, sort_keys=False))
@@ -168,7 +254,9 @@ def make_plan(args: argparse.Namespace, root: Path) -> Plan:
     create_command = [
         *("ai", "hp-tuning-jobs" if tuning else "custom-jobs", "create"),
         *("--region", settings.region, "--project", project),
-        *("--display-name", display_name, "--config", str(job_file), "--format=json"),
+        *("--display-name", display_name, "--config", str(job_file)),
+        f"--labels={labels.gcloud_flag(job_labels)}",
+        "--format=json",
     ]
     return Plan(
         settings=settings,
@@ -181,6 +269,7 @@ def make_plan(args: argparse.Namespace, root: Path) -> Plan:
         create_command=create_command,
         body=body,
         data_files=[*train_files, *eval_files],
+        bound_line=bound_line,
         **plan_fields,
     )
 
@@ -190,6 +279,7 @@ def print_dry_run(plan: Plan) -> None:
         f"# Dry run: {plan.tier} on Vertex AI in project {plan.settings.project} (GCP_PROJECT, "
         "from config/cloud.mk or the environment); nothing is built remotely or sent."
     )
+    print(f"# {plan.bound_line}")
     if plan.build_command:
         print(f"\n# 1. Build the image {plan.image} with Cloud Build, from {plan.build_file}:")
         print(f"gcloud {shlex.join(plan.build_command)}")
@@ -235,53 +325,56 @@ def ship(plan: Plan, bucket, poll_seconds: float) -> None:
     cloudbuild.wait(build["id"], plan.settings.region, plan.settings.project, poll_seconds)
 
 
-def submit(plan: Plan) -> None:
+def submit(plan: Plan) -> str:
+    """Creates the job; returns its resource name."""
+    settings = plan.settings
     job = gcloud.run_json(plan.create_command)
     name = job["name"]
     job_id = name.rsplit("/", 1)[-1]
     group = plan.create_command[1]
-    where = f"--region {plan.settings.region} --project {plan.settings.project}"
+    where = f"--region {settings.region} --project {settings.project}"
     print(f"Submitted {name}")
-    url = CONSOLE_URL.format(region=plan.settings.region, id=job_id, project=plan.settings.project)
+    url = jobs.CONSOLE_URL.format(region=settings.region, id=job_id, project=settings.project)
     print(f"  console: {url}")
-    print(f"  logs:    gcloud ai {group} stream-logs {job_id} {where}")
+    if group == "custom-jobs":  # gcloud streams the logs of custom jobs only
+        print(f"  logs:    make logs JOB={job_id}")
+    print(f"  wait:    make wait JOB={job_id}")
+    print(f"  fetch:   make fetch JOB={job_id}")
     print(f"  cancel:  gcloud ai {group} cancel {job_id} {where}")
     spec = plan.body.get("trialJobSpec", plan.body)
     print(f"  outputs: {spec['baseOutputDirectory']['outputUriPrefix']}")
+    return name
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     root = Path.cwd()
-    try:
+
+    def submit_and_follow() -> None:
         gcloud.executable()
         plan = make_plan(args, root)
         if args.dry_run:
             print_dry_run(plan)
-            return 0
+            return
+        print(plan.bound_line, flush=True)
         bucket = check(plan, args, root)
         ship(plan, bucket, args.poll_seconds)
-        submit(plan)
-    except (
-        ConfigError,
-        preflight.PreflightError,
-        gcloud.GcloudError,
-        package.PackageError,
-    ) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except google_exceptions.GoogleAPICallError as err:
-        print(f"error: Cloud Storage refused a request: {err}", file=sys.stderr)
-        return 1
-    except google.auth.exceptions.RefreshError as err:
-        print(
-            f"error: the Application Default Credentials do not work ({err}); "
-            "run `gcloud auth application-default login`",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+        name = submit(plan)
+        if args.wait:
+            jobs.follow(name, plan.settings, args.poll_seconds, Path("outputs"))
+
+    return errors.exit_status(
+        submit_and_follow,
+        (
+            ConfigError,
+            preflight.PreflightError,
+            gcloud.GcloudError,
+            package.PackageError,
+            jobs.JobError,
+            fetch.FetchError,
+        ),
+    )
 
 
 if __name__ == "__main__":

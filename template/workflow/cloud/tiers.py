@@ -6,6 +6,8 @@ A tier names its pools by role (chief, workers, parameter_servers, evaluators); 
 them as a list in that order. The API takes an empty placeholder for a skipped pool before a
 used one, but gcloud's --config does not (every pool there must name its container or package),
 so a gap is refused here.
+
+A tier may also set `scheduling`, in Vertex AI's field names (workflow.cloud.scheduling checks it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from workflow.cloud.settings import ConfigError, read_yaml_mapping
 # and output paths take it in lower case.
 TIER_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 POOL_ROLES = ("chief", "workers", "parameter_servers", "evaluators")
+SCHEDULING = "scheduling"
 MACHINE_FIELDS = ("machineType", "acceleratorType", "acceleratorCount", "tpuTopology")
 POOL_FIELDS = (*MACHINE_FIELDS, "replicaCount", "diskSpec")
 TPU_MACHINE_PREFIXES = ("cloud-tpu", "ct5", "ct6")  # TPU v2/v3, v5e/v5p, v6e VMs
@@ -74,10 +77,11 @@ def worker_pools(tiers: dict[str, dict], tier: str) -> list[dict]:
     where = f"config/tiers.yaml: {tier}"
     if not isinstance(roles, dict) or "chief" not in roles:
         raise ConfigError(f"{where} needs a chief pool")
-    unknown = sorted(set(roles) - set(POOL_ROLES))
+    unknown = sorted(set(roles) - {*POOL_ROLES, SCHEDULING})
     if unknown:
         raise ConfigError(
-            f"{where}: unknown pool {', '.join(unknown)} (use {', '.join(POOL_ROLES)})"
+            f"{where}: unknown pool {', '.join(unknown)} (use {', '.join(POOL_ROLES)}, "
+            f"or {SCHEDULING})"
         )
     pools = []
     for role in POOL_ROLES:
@@ -102,6 +106,12 @@ def worker_pools(tiers: dict[str, dict], tier: str) -> list[dict]:
             "parameter_servers and evaluators to 0"
         )
     return pools
+
+
+def tier_scheduling(tiers: dict[str, dict], tier: str) -> tuple[str, object]:
+    """The tier's own `scheduling` (or None), with where it is written, for
+    workflow.cloud.scheduling.resolve()."""
+    return f"config/tiers.yaml: {tier}.{SCHEDULING}", tiers[tier].get(SCHEDULING)
 
 
 def accelerator_kind(pools: list[dict]) -> str:
