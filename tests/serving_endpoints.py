@@ -1,12 +1,16 @@
-"""A local stand-in for Vertex AI's Model Registry, endpoints and online prediction, as far as
-scripts/deploy.sh, scripts/undeploy.sh and the cloud prediction use them through gcloud
-(api_endpoint_overrides/aiplatform points here).
+"""A local stand-in for Vertex AI's Model Registry, endpoints, online and batch prediction, as
+far as scripts/deploy.sh, scripts/undeploy.sh, the cloud prediction (through gcloud) and
+scripts/batch-predict.sh (through the REST API) use them (api_endpoint_overrides/aiplatform
+points here).
 
 It keeps the state those calls change, and enforces Vertex AI's rules that the scripts rely on:
 every request body must parse strictly into Vertex AI's own type (an unknown field, bad enum or
 wrong type answers 400); a new version needs an existing parent model; a traffic split adds up
 to 100; a deployed model keeps its traffic until it is undeployed last or unassigned by the
-split; an endpoint with deployed models cannot be deleted, nor can one without predict.
+split; an endpoint with deployed models cannot be deleted, nor can one without predict; a batch
+prediction job needs an existing model version, dedicated machines, and an access token (gcloud,
+whose credentials are disabled, sends none; the REST calls carry the Application Default
+Credentials of `application_default_credentials()`).
 Resource names carry the project's number, as Vertex AI's answers do, though requests name the
 project by id. Long-running operations answer done at once, so gcloud has nothing to poll.
 """
@@ -14,8 +18,10 @@ project by id. Long-running operations answer done at once, so gcloud has nothin
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 from google.cloud import aiplatform_v1
@@ -26,6 +32,29 @@ from endpoints import RecordingEndpoint, Request, Responder
 LOCATION = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<region>[^/:]+)"
 TYPE_URL = "type.googleapis.com/google.cloud.aiplatform.v1."
 PROJECT_NUMBER = "123456789012"
+# The access token of the Application Default Credentials that the tests write, which the batch
+# prediction route requires.
+ACCESS_TOKEN = "ya29.stand-in-token"
+CREATE_TIME = "2026-12-02T10:11:12.345678Z"
+
+
+def application_default_credentials(path: Path) -> Path:
+    """Writes Application Default Credentials as `gcloud auth application-default login` does,
+    holding an access token that is valid for centuries, so that google-auth sends it without
+    asking Google for a new one; returns the path, for GOOGLE_APPLICATION_CREDENTIALS."""
+    path.write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "stand-in.apps.example.com",
+                "client_secret": "stand-in",
+                "refresh_token": "stand-in",
+                "token": ACCESS_TOKEN,
+                "expiry": "2999-01-01T00:00:00Z",
+            }
+        )
+    )
+    return path
 
 
 def strict(message_type, body: dict):
@@ -47,6 +76,7 @@ class VertexServing:
         self.models: dict[str, list[dict]] = {}  # model id -> its versions, oldest first
         self.endpoints: dict[str, dict] = {}
         self.jobs: dict[str, dict] = {}
+        self.batch_jobs: dict[str, dict] = {}
         self.prediction = {"classes": "Adelie", "probabilities": [0.9, 0.06, 0.04]}
         self._ids = itertools.count(1001)
         self.recorder = RecordingEndpoint()
@@ -122,6 +152,12 @@ class VertexServing:
         if version is None:
             return error(404, "NOT_FOUND", f"model {match['model']} not found")
         return 200, version
+
+    def list_versions(self, request: Request, match: re.Match) -> tuple[int, Any]:
+        versions = self.models.get(urllib.parse.unquote(match["model"]))
+        if versions is None:
+            return error(404, "NOT_FOUND", f"model {match['model']} not found")
+        return 200, {"models": versions}
 
     # ------------------------------------------------------------ endpoints
 
@@ -228,6 +264,32 @@ class VertexServing:
             "modelVersionId": deployed["modelVersionId"],
         }
 
+    # ------------------------------------------------------------ batch prediction
+
+    def create_batch_job(self, request: Request, match: re.Match) -> tuple[int, Any]:
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        if headers.get("authorization") != f"Bearer {ACCESS_TOKEN}":
+            return error(401, "UNAUTHENTICATED", "the request has no valid access token")
+        parsed, refused = self._parsed(request, aiplatform_v1.BatchPredictionJob)
+        if refused:
+            return refused
+        version = self._version(parsed.model)
+        if version is None:
+            return error(404, "NOT_FOUND", f"model {parsed.model} not found")
+        if not parsed.dedicated_resources.machine_spec.machine_type:
+            return error(
+                400, "INVALID_ARGUMENT", "this model needs dedicated_resources (a machine type)"
+            )
+        job_id = str(next(self._ids))
+        job = {
+            **request.json(),
+            "name": f"{self._location(match)}/batchPredictionJobs/{job_id}",
+            "state": "JOB_STATE_PENDING",
+            "createTime": CREATE_TIME,
+        }
+        self.batch_jobs[job_id] = job
+        return 200, job
+
     # ------------------------------------------------------------ training jobs
 
     def get_job(self, request: Request, match: re.Match) -> tuple[int, Any]:
@@ -252,6 +314,7 @@ class VertexServing:
         route("POST", rf"{LOCATION}/models:upload", self.upload_model)
         route("GET", rf"{LOCATION}/models", self.list_models)
         route("GET", rf"{LOCATION}/models/(?P<model>[^/:]+)", self.get_model)
+        route("GET", rf"{LOCATION}/models/(?P<model>[^/:]+):listVersions", self.list_versions)
         route("POST", rf"{LOCATION}/endpoints", self.create_endpoint)
         route("GET", rf"{LOCATION}/endpoints", self.list_endpoints)
         route("GET", endpoint, self.get_endpoint)
@@ -259,6 +322,7 @@ class VertexServing:
         route("POST", rf"{endpoint}:deployModel", self.deploy_model)
         route("POST", rf"{endpoint}:undeployModel", self.undeploy_model)
         route("POST", rf"{endpoint}:predict", self.predict)
+        route("POST", rf"{LOCATION}/batchPredictionJobs", self.create_batch_job)
         route("GET", rf"{LOCATION}/customJobs/(?P<job>[^/]+)", self.get_job)
 
     # ------------------------------------------------------------ the server

@@ -40,7 +40,7 @@ def test_a_single_region_bucket_in_the_jobs_region_passes(metadata):
         (
             "multi",
             "gs://multi is a multi-region bucket (us); "
-            "training needs a single-region bucket in us-central1",
+            "Vertex AI needs a single-region bucket in us-central1",
         ),
         ("dual", "gs://dual is a dual-region bucket (nam4)"),
         ("elsewhere", "gs://elsewhere is in europe-west4, but the job runs in us-central1"),

@@ -66,7 +66,7 @@ def location_problem(bucket: storage.Bucket, region: str) -> str | None:
     if location_type != "region":
         return (
             f"gs://{bucket.name} is a {location_type or 'multi-region'} bucket ({location}); "
-            f"training needs a single-region bucket in {region}"
+            f"Vertex AI needs a single-region bucket in {region}"
         )
     if location != region.lower():
         return (

@@ -4,15 +4,11 @@ dry run, and one `error:` line instead of a traceback for every failure a user c
 from __future__ import annotations
 
 import shlex
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import google.auth.exceptions
-from google.api_core import exceptions as google_exceptions
-
-from workflow.cloud import gcloud
+from workflow.cloud import errors, gcloud
 from workflow.cloud.preflight import PreflightError
 from workflow.cloud.settings import CloudSettings, ConfigError, load_settings
 from workflow.serving import config
@@ -40,21 +36,12 @@ def print_command(args: list[str]) -> None:
 def run(command: Callable[[Context], None]) -> int:
     """Runs `command` with the project's settings; returns the exit status."""
     root = Path.cwd()
-    try:
+
+    def with_settings() -> None:
         gcloud.executable()
         cloud = load_settings(root / "config")
         command(Context(root, cloud, config.load(root / config.DEFAULT_PATH)))
-    except (ConfigError, PreflightError, ServingError, gcloud.GcloudError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except google_exceptions.GoogleAPICallError as err:
-        print(f"error: Cloud Storage refused a request: {err}", file=sys.stderr)
-        return 1
-    except google.auth.exceptions.RefreshError as err:
-        print(
-            f"error: the Application Default Credentials do not work ({err}); "
-            "run `gcloud auth application-default login`",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+
+    return errors.exit_status(
+        with_settings, (ConfigError, PreflightError, ServingError, gcloud.GcloudError)
+    )

@@ -41,6 +41,10 @@ def list_models(cloud: CloudSettings, serving: ServingSettings) -> list[str]:
     ]
 
 
+def list_model_versions(cloud: CloudSettings, model_id: str) -> list[str]:
+    return ["ai", "models", "list-version", model_id, *_where(cloud), "--format=json"]
+
+
 def upload_model(
     cloud: CloudSettings,
     serving: ServingSettings,

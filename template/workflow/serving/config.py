@@ -19,8 +19,10 @@ KEYS = (
     "min_replica_count",
     "max_replica_count",
     "gpu",
+    "batch",
 )
 GPU_KEYS = ("enabled", "image", "accelerator_type", "accelerator_count")
+BATCH_KEYS = ("machine_type", "starting_replica_count", "max_replica_count")
 # Vertex AI's display names: up to 128 characters.
 DISPLAY_NAME_LENGTH = 128
 # Google Cloud labels: keys start with a lowercase letter; both are at most 63 lowercase letters,
@@ -38,6 +40,15 @@ class Accelerator:
 
 
 @dataclass(frozen=True)
+class BatchSettings:
+    """The machines of a batch prediction job, started for it and stopped when it ends."""
+
+    machine_type: str
+    starting_replica_count: int
+    max_replica_count: int
+
+
+@dataclass(frozen=True)
 class ServingSettings:
     model_display_name: str
     endpoint_display_name: str
@@ -47,6 +58,7 @@ class ServingSettings:
     min_replica_count: int
     max_replica_count: int
     accelerator: Accelerator | None  # set when the GPU variant is enabled
+    batch: BatchSettings
 
 
 def label_value(text: str) -> str:
@@ -112,6 +124,20 @@ def _gpu(path: Path, gpu: object) -> tuple[bool, str, Accelerator]:
     )
 
 
+def _batch(path: Path, batch: object) -> BatchSettings:
+    if not isinstance(batch, dict):
+        raise ConfigError(f"{path}: batch must be a mapping of {', '.join(BATCH_KEYS)}")
+    _checked_keys(path, "batch: ", batch, BATCH_KEYS)
+    least = _whole_number(path, "batch: starting_replica_count", batch["starting_replica_count"], 1)
+    most = _whole_number(path, "batch: max_replica_count", batch["max_replica_count"], 1)
+    if most < least:
+        raise ConfigError(
+            f"{path}: batch: max_replica_count ({most}) must not be below "
+            f"starting_replica_count ({least})"
+        )
+    return BatchSettings(str(batch["machine_type"]), least, most)
+
+
 def load(path: Path) -> ServingSettings:
     """The settings of config/serving.yaml; a ConfigError names the file and the key at fault."""
     data = read_yaml_mapping(path)
@@ -138,4 +164,5 @@ def load(path: Path) -> ServingSettings:
         min_replica_count=least,
         max_replica_count=most,
         accelerator=accelerator if gpu_enabled else None,
+        batch=_batch(path, data["batch"]),
     )

@@ -37,6 +37,14 @@ def find_model(cloud: CloudSettings, serving: ServingSettings) -> dict | None:
     return _only("model", found, serving.model_display_name, cloud)
 
 
+def latest_version(cloud: CloudSettings, model: dict) -> dict:
+    """The model's newest version (the highest version id), which the last deploy uploaded."""
+    versions = gcloud.run_json(commands.list_model_versions(cloud, resource_id(model["name"])))
+    if not versions:
+        raise ServingError(f"model {model['name']} lists no version")
+    return max(versions, key=lambda version: int(version["versionId"]))
+
+
 def find_endpoint(cloud: CloudSettings, serving: ServingSettings) -> dict | None:
     """The project's endpoint, with its deployed models and traffic, or None."""
     found = gcloud.run_json(commands.list_endpoints(cloud, serving))
