@@ -1,7 +1,11 @@
 """Runs every benchmark against a freshly generated project and prints their tables.
 
-    .venv/bin/python benchmarks/run.py           # the full run (about 10 minutes on 2 cores)
+    .venv/bin/python benchmarks/run.py           # the full run (about 20 minutes on 2 cores)
     .venv/bin/python benchmarks/run.py --quick   # tiny sizes, one repeat: proves they still work
+
+A full run also writes its tables to benchmarks/results.md and puts them into README.md's
+Performance section, between its performance markers: the README's figures come from a run,
+never from a hand. A quick run writes nothing unless given --write.
 
 Ratios are taken against a baseline measured in the same run, since the machines are shared.
 """
@@ -14,12 +18,15 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import copier
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+README_START = "<!-- performance:start -->"
+README_END = "<!-- performance:end -->"
 
 
 def machine() -> str:
@@ -36,11 +43,44 @@ def machine() -> str:
     )
 
 
+def git_output(*args: str) -> str:
+    result = subprocess.run(["git", "-C", str(ROOT), *args], check=False, capture_output=True)
+    return result.stdout.decode().strip()
+
+
+def run_description(quick: bool) -> str:
+    """What was run, on which commit of the template, for the results' reader."""
+    at = git_output("rev-parse", "--short", "HEAD") or "an unknown commit"
+    if git_output("status", "--porcelain"):
+        at += " with uncommitted changes"
+    mode = "`--quick` (tiny sizes, one repeat: not figures to quote)" if quick else "full"
+    return f"Run: {mode}, template at {at}, {time.strftime('%Y-%m-%d')}.\n"
+
+
+def publish(tables: str, results: Path, readme: Path) -> None:
+    """Writes the tables to `results` and puts them into `readme` between its markers."""
+    text = readme.read_text()
+    before, start, rest = text.partition(README_START)
+    _, end, after = rest.partition(README_END)
+    if not (start and end):
+        sys.exit(f"{readme} has no {README_START} ... {README_END} section to rewrite")
+    results.write_text(tables)
+    readme.write_text(f"{before}{README_START}\n{tables}{README_END}{after}")
+    print(f"wrote {results} and the Performance section of {readme}", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes and one repeat")
+    parser.add_argument(
+        "--write",
+        action=argparse.BooleanOptionalAction,
+        help="write the tables to --results and --readme (default: for a full run only)",
+    )
+    parser.add_argument("--results", type=Path, default=HERE / "results.md")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
     args = parser.parse_args()
     repeats = ["--repeats", "1" if args.quick else "5"]
     template = str(ROOT)
@@ -54,8 +94,21 @@ def main() -> None:
             ["--template", template, *(["--num-epochs", "1"] if args.quick else [])],
         ),
         ("staging.py", [*repeats, "--size-mb", "4" if args.quick else "100"]),
+        (
+            "sharding.py",
+            ["--rows", "2000", "--bytes-rows", "20000", *repeats]
+            if args.quick
+            else ["--repeats", "3"],
+        ),
     ]
-    print(f"## Benchmarks on {machine()}\n", flush=True)
+    printed: list[str] = []  # what is printed, for the results file
+
+    def emit(text: str) -> None:
+        print(text, flush=True)
+        printed.append(text + "\n")
+
+    started = time.monotonic()
+    emit(f"## Benchmarks on {machine()}\n\n{run_description(args.quick)}")
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "project"
         copier.run_copy(
@@ -79,7 +132,10 @@ def main() -> None:
             )
             if result.returncode != 0:
                 sys.exit(f"{script} failed:\n{result.stderr[-4000:]}")
-            print(result.stdout, flush=True)
+            emit(result.stdout)
+    emit(f"The whole run took {(time.monotonic() - started) / 60:.1f} minutes.")
+    if args.write if args.write is not None else not args.quick:
+        publish("".join(printed).rstrip("\n") + "\n", args.results, args.readme)
 
 
 if __name__ == "__main__":

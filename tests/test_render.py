@@ -1,16 +1,19 @@
 """The answer matrix: every task type and model family, with and without each kind of feature,
-renders a project that is free of Jinja, passes ruff and shellcheck, and passes its own tests;
-and copier's choices and the rendered config name what the trainer and the scripts take."""
+and the prebuilt container, renders a project that is free of Jinja, passes ruff and shellcheck,
+and passes its own tests; every other scale tier renders one that is free of Jinja and passes
+ruff and shellcheck; and copier's choices and the rendered config name what the trainer and the
+scripts take."""
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import VENV_BIN, choices, render, run
+from conftest import VENV_BIN, choices, copier_config, render, run
 
 PENGUIN_NUMBERS = [
     "bill_length_mm",
@@ -27,6 +30,7 @@ REGRESSION = {
 
 
 def _matrix() -> list:
+    """The answer sets whose projects run their own test suite too."""
     cases = []
     for task_type in choices("task_type"):
         for model_type in choices("model_type"):
@@ -44,20 +48,53 @@ def _matrix() -> list:
             REGRESSION | {"numeric_features": [], "model_type": "linear"},
             id="regression-categorical-only",
         ),
+        pytest.param({"container": "prebuilt"}, id="container-prebuilt"),
     ]
     return cases
 
 
-JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#")
+def _lint_only() -> list:
+    """The answer sets checked for Jinja, ruff and shellcheck alone: every other scale tier
+    (they change config and docs, not the trainer, so their test suites would repeat BASIC's)."""
+    default = copier_config()["scale_tier"]["default"]
+    return [
+        pytest.param({"scale_tier": tier}, id=f"tier-{tier}")
+        for tier in choices("scale_tier")
+        if tier != default
+    ]
+
+
+# A Jinja expression starts with a name ({{ bucket }}); a Python f-string's escaped brace
+# ({{"key": ...}}) and a GitHub Actions expression (${{ ... }}) are not leftovers.
+JINJA_LEFTOVER = re.compile(r"(?<!\$)\{\{-?\s*[A-Za-z_]|\{%|%\}|\{#")
+
+
+@pytest.fixture(scope="module")
+def rendered(template, tmp_path_factory):
+    """Renders each answer set once for the whole module."""
+    projects: dict[str, Path] = {}
+
+    def project_for(answers: dict) -> Path:
+        key = json.dumps(answers, sort_keys=True)
+        if key not in projects:
+            projects[key] = render(template, tmp_path_factory.mktemp("matrix") / "p", **answers)
+        return projects[key]
+
+    return project_for
 
 
 @pytest.fixture(params=_matrix(), scope="module")
-def project(request, template, tmp_path_factory):
-    return render(template, tmp_path_factory.mktemp("matrix") / "project", **request.param)
+def project(request, rendered):
+    return rendered(request.param)
 
 
-def test_nothing_of_jinja_is_left(project):
-    for path in project.rglob("*"):
+@pytest.fixture(params=_matrix() + _lint_only(), scope="module")
+def any_project(request, rendered):
+    return rendered(request.param)
+
+
+def test_nothing_of_jinja_is_left(any_project):
+    for path in any_project.rglob("*"):
         if ".git" in path.parts or not path.is_file():
             continue
         assert path.suffix != ".jinja", f"{path} kept its .jinja suffix"
@@ -66,22 +103,22 @@ def test_nothing_of_jinja_is_left(project):
             assert not JINJA_LEFTOVER.search(line), f"{path}:{number}: {line}"
 
 
-def test_ruff_passes(project):
-    run([str(VENV_BIN / "ruff"), "check", "--no-cache", "."], cwd=project)
-    run([str(VENV_BIN / "ruff"), "format", "--check", "--no-cache", "."], cwd=project)
+def test_ruff_passes(any_project):
+    run([str(VENV_BIN / "ruff"), "check", "--no-cache", "."], cwd=any_project)
+    run([str(VENV_BIN / "ruff"), "format", "--check", "--no-cache", "."], cwd=any_project)
 
 
-def test_shellcheck_passes(project):
+def test_shellcheck_passes(any_project):
     scripts = [
         str(path)
-        for path in project.rglob("*")
+        for path in any_project.rglob("*")
         if path.is_file()
         and ".git" not in path.parts
         and (path.suffix == ".sh" or path.read_bytes().startswith(b"#!/usr/bin/env bash"))
     ]
     if not scripts:
         pytest.skip("the project has no shell scripts")
-    run([str(VENV_BIN / "shellcheck"), *scripts], cwd=project)
+    run([str(VENV_BIN / "shellcheck"), *scripts], cwd=any_project)
 
 
 def test_the_generated_test_suite_passes(project):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -125,13 +124,9 @@ def copy_and_commit(template: Path, dest: Path) -> Path:
     return dest
 
 
-def copier_update(project: Path, *extra: str) -> float:
-    """`copier update --trust --defaults` (to the latest tag); returns its runtime in seconds."""
-    started = time.perf_counter()
+def copier_update(project: Path, *extra: str) -> None:
+    """`copier update --trust --defaults` (to the latest tag), as a team runs it."""
     run([str(VENV_BIN / "copier"), "update", "--trust", "--defaults", *extra], cwd=project)
-    seconds = time.perf_counter() - started
-    print(f"copier update in {project.parent.name}: {seconds:.1f} s")
-    return seconds
 
 
 def answers(project: Path) -> dict:

@@ -1,4 +1,5 @@
-"""The trained model: its export serves raw CSV values and agrees with the Keras model."""
+"""The trained model: it beats a guess without features, and its export serves raw CSV values
+as the Keras model predicts them."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def test_signature_outputs_are_named_for_the_task(trained):
     if SCHEMA.is_classification:
         assert set(outputs) == {"probabilities", "classes"}
         assert outputs["probabilities"].shape == (5, len(result.stats.classes))
-        assert set(outputs["classes"].numpy().astype(str)) <= set(result.stats.classes)
+        assert outputs["classes"].shape == (5,)
+        assert outputs["classes"].dtype == tf.string
     else:
         assert set(outputs) == {"predictions"}
         assert outputs["predictions"].shape == (5,)
@@ -67,6 +69,9 @@ def test_reloaded_model_predicts_as_the_keras_model(trained):
     expected = result.model(instances, training=False).numpy()
     if SCHEMA.is_classification:
         np.testing.assert_allclose(served["probabilities"], expected, rtol=1e-5, atol=1e-6)
+        # Each row's class is the label of the Keras model's most probable class.
+        keras_classes = np.take(result.stats.classes, expected.argmax(axis=-1))
+        assert served["classes"].numpy().astype(str).tolist() == keras_classes.tolist()
     else:  # the Keras model predicts [batch, 1], the shape its loss needs; the export [batch]
         assert expected.shape == (32, 1)
         np.testing.assert_allclose(served["predictions"], expected[:, 0], rtol=1e-5, atol=1e-6)
@@ -99,9 +104,24 @@ def test_the_final_metrics_are_those_of_every_evaluation_row(trained, data_dir):
     assert result.metrics == pytest.approx(expected, rel=1e-5)
 
 
-def test_the_model_learns_the_synthetic_signal(trained):
+def _labels(csv_file: Path, classes: list[str]) -> np.ndarray:
+    """The labels of a file as the trainer reads them: class indices, or numbers."""
+    batches = inputs.make_dataset([str(csv_file)], SCHEMA, classes, 256, False)
+    return np.concatenate([label.numpy() for _, label in batches])
+
+
+def test_the_model_halves_the_error_of_a_guess_without_features(trained, data_dir):
+    """On the evaluation rows, which training never saw, the model makes at most half the error
+    of the best guess that ignores the features: the training rows' most frequent class (its
+    rate is the accuracy to beat), or their mean label (its RMSE is the one to beat)."""
     result, _ = trained
+    train_labels = _labels(data_dir / "train.csv", result.stats.classes)
+    eval_labels = _labels(data_dir / "eval.csv", result.stats.classes)
     if SCHEMA.is_classification:
-        assert result.metrics["accuracy"] > 1 / len(result.stats.classes)
+        majority = np.bincount(train_labels).argmax()
+        baseline_error = np.mean(eval_labels != majority)
+        error = 1 - result.metrics["accuracy"]
     else:
-        assert result.metrics["rmse"] < np.sqrt(result.stats.variance[SCHEMA.label])
+        baseline_error = np.sqrt(np.mean((eval_labels - train_labels.mean()) ** 2))
+        error = result.metrics["rmse"]
+    assert error <= baseline_error / 2, f"error {error:.3f}; without features {baseline_error:.3f}"
