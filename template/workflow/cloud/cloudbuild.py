@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -25,8 +26,10 @@ def image_uri(region: str, project: str, repository: str, name: str, tag: str) -
     return f"{region}-docker.pkg.dev/{project}/{repository}/{name}:{tag}"
 
 
-def build_config(image: str, variant: str) -> dict:
-    """A Cloud Build config: `docker build` of the Dockerfile for `variant`, pushed to `image`."""
+def build_config(image: str, variant: str, tags: Sequence[str] = ()) -> dict:
+    """A Cloud Build config: `docker build` of the Dockerfile for `variant`, pushed to `image`.
+    A build takes `tags` (text) where a job takes labels: `gcloud builds submit` has no
+    --labels."""
     return {
         "steps": [
             {
@@ -36,12 +39,13 @@ def build_config(image: str, variant: str) -> dict:
         ],
         "images": [image],
         "timeout": BUILD_TIMEOUT,
+        **({"tags": list(tags)} if tags else {}),
     }
 
 
-def write_build_config(path: Path, image: str, variant: str) -> Path:
+def write_build_config(path: Path, image: str, variant: str, tags: Sequence[str] = ()) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(build_config(image, variant), sort_keys=False))
+    path.write_text(yaml.safe_dump(build_config(image, variant, tags), sort_keys=False))
     return path
 
 

@@ -167,15 +167,6 @@ def schedule(
     return chosen
 
 
-def write_build_config(path: Path, image: str, variant: str, job_labels: dict) -> Path:
-    """The Cloud Build config, tagged with the job's labels: `gcloud builds submit` has no
-    --labels, and a Build takes tags (text) rather than labels."""
-    config = cloudbuild.build_config(image, variant) | {"tags": labels.build_tags(job_labels)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
 def make_plan(args: argparse.Namespace, root: Path) -> Plan:
     settings = load_settings(root / "config")
     presets = tiers.load_tiers(root / "config/tiers.yaml")
@@ -226,8 +217,11 @@ def make_plan(args: argparse.Namespace, root: Path) -> Plan:
             settings.image_name,
             f"{digest}-{variant}",
         )
-        build_file = write_build_config(
-            BUILD_DIR / digest / f"cloudbuild-{variant}.yaml", image, variant, job_labels
+        build_file = cloudbuild.write_build_config(
+            BUILD_DIR / digest / f"cloudbuild-{variant}.yaml",
+            image,
+            variant,
+            labels.build_tags(job_labels),
         )
         build_command = cloudbuild.submit_command(
             build_file, settings.region, project, f"gs://{settings.bucket}/staging/source"
