@@ -22,6 +22,7 @@ from trainer.stats import (
     DescribedFiles,
     StatsFile,
     check_known_classes,
+    parse_header,
     probe_crc32,
 )
 
@@ -76,19 +77,7 @@ def read_header(path: str, schema: Schema) -> list[str]:
         first = [line.numpy() for line in lines]
     except tf.errors.OpError as err:
         raise unreadable(path, err) from None
-    # A spreadsheet's "CSV UTF-8" starts with a byte-order mark, which is not part of the first
-    # column's name. The data rows never see it: they start after this line.
-    first_line = first[0].decode(errors="replace").removeprefix("\ufeff") if first else ""
-    if not first_line.strip():
-        raise DataError(f"{path}: the file is empty; expected a header row of column names")
-    header = [name.strip() for name in next(csv.reader([first_line]))]
-    missing = [column for column in schema.columns if column not in header]
-    if missing:
-        raise DataError(
-            f"{path}: declared column(s) {', '.join(missing)} missing from the header "
-            f"({', '.join(header)})"
-        )
-    return header
+    return parse_header(path, first[0].decode(errors="replace") if first else "", schema)
 
 
 def _decode_fn(header: list[str], schema: Schema):

@@ -22,6 +22,7 @@ No TensorFlow here: the workstation imports this module too.
 
 from __future__ import annotations
 
+import csv
 import json
 import zlib
 from collections import Counter
@@ -42,6 +43,23 @@ _MISSING_BYTES = np.array([value.encode() for value in MISSING_VALUES], dtype=ob
 
 class DataError(ValueError):
     """Input data the trainer cannot use; the message names the file and the column."""
+
+
+def parse_header(path: str, first_line: str, schema: Schema) -> list[str]:
+    """A file's column names from its first line, after checking that every declared column is
+    among them. A spreadsheet's "CSV UTF-8" starts with a byte-order mark, which is not part of
+    the first column's name; the data rows never see it, as they start after this line."""
+    text = first_line.removeprefix("\ufeff")
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty; expected a header row of column names")
+    header = [name.strip() for name in next(csv.reader([text]))]
+    missing = [column for column in schema.columns if column not in header]
+    if missing:
+        raise DataError(
+            f"{path}: declared column(s) {', '.join(missing)} missing from the header "
+            f"({', '.join(header)})"
+        )
+    return header
 
 
 @dataclass

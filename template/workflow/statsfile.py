@@ -35,6 +35,7 @@ from trainer.stats import (
     DescribedFiles,
     Fingerprint,
     StatsFile,
+    parse_header,
     probe_crc32,
 )
 
@@ -43,26 +44,11 @@ from trainer.stats import (
 BLOCK_LINES = 4096
 
 
-def _header(path: str, first_line: bytes, schema: Schema) -> list[str]:
-    """The header's names, as the trainer reads them (trainer.inputs.read_header)."""
-    text = first_line.decode(errors="replace").removeprefix("\ufeff")
-    if not text.strip():
-        raise DataError(f"{path}: the file is empty; expected a header row of column names")
-    header = [name.strip() for name in next(csv.reader([text]))]
-    missing = [column for column in schema.columns if column not in header]
-    if missing:
-        raise DataError(
-            f"{path}: declared column(s) {', '.join(missing)} missing from the header "
-            f"({', '.join(header)})"
-        )
-    return header
-
-
 def _blocks(path: str, schema: Schema) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
     """The declared columns of `path`, BLOCK_LINES lines at a time, as bytes, with each row's
     line number: blank lines skipped, every row checked to have the header's width."""
     with open(path, "rb") as f:
-        header = _header(path, f.readline(), schema)
+        header = parse_header(path, f.readline().decode(errors="replace"), schema)
         positions = [header.index(column) for column in schema.columns]
         number = 1
         while True:
