@@ -134,18 +134,21 @@ def default_project(template, tmp_path_factory) -> Path:
     return render(template, tmp_path_factory.mktemp("penguins") / "project")
 
 
+def gcloud_config(directory: Path, properties: dict[str, str]) -> dict[str, str]:
+    """An isolated gcloud configuration in `directory` with `properties` set (such as
+    api_endpoint_overrides/aiplatform), nothing shared with the user's own ~/.config/gcloud."""
+    env = {"CLOUDSDK_CONFIG": str(directory), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
+    for name, value in properties.items():
+        run(["gcloud", "config", "set", name, value], env=env)
+    return env
+
+
 @pytest.fixture
 def gcloud_env(tmp_path) -> dict[str, str]:
-    """An isolated gcloud configuration: no credentials, a project set, nothing shared with the
-    user's own ~/.config/gcloud."""
-    config = tmp_path / "gcloud"
-    env = {"CLOUDSDK_CONFIG": str(config), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
-    for prop, value in (
-        ("auth/disable_credentials", "True"),
-        ("project", "test-project"),
-    ):
-        run(["gcloud", "config", "set", prop, value], env=env)
-    return env
+    """An isolated gcloud configuration: no credentials, a project set."""
+    return gcloud_config(
+        tmp_path / "gcloud", {"auth/disable_credentials": "True", "project": "test-project"}
+    )
 
 
 # Tuning parameters that the config loader must refuse, each with its message: an unknown id

@@ -20,7 +20,7 @@ import yaml
 
 from endpoints import RecordingEndpoint, google_apis_endpoint, storage_with_locations
 
-from conftest import VENV_BIN, render, run, storage_client
+from conftest import VENV_BIN, gcloud_config, render, run, storage_client
 
 pytestmark = pytest.mark.xdist_group("jobs")
 
@@ -119,13 +119,6 @@ class Follow:
         """Moves a job on to its next state, as time would."""
         (name,) = [n for n in self.apis.vertex_jobs.jobs if n.endswith(f"/{job_id}")]
         self.apis.vertex_jobs.describe(name)
-
-
-def gcloud_config(directory: Path, properties: dict[str, str]) -> dict[str, str]:
-    env = {"CLOUDSDK_CONFIG": str(directory), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
-    for name, value in properties.items():
-        run(["gcloud", "config", "set", name, value], env=env)
-    return env
 
 
 @pytest.fixture(scope="module")

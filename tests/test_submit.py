@@ -28,7 +28,15 @@ from google.protobuf import json_format
 
 from endpoints import RecordingEndpoint, google_apis_endpoint, storage_with_locations
 
-from conftest import BAD_TUNING_PARAMETERS, VENV_BIN, choices, render, run, storage_client
+from conftest import (
+    BAD_TUNING_PARAMETERS,
+    VENV_BIN,
+    choices,
+    gcloud_config,
+    render,
+    run,
+    storage_client,
+)
 
 pytestmark = pytest.mark.xdist_group("submit")
 
@@ -109,13 +117,6 @@ def project(template, tmp_path_factory) -> Path:
     presets["CUSTOM"] = CUSTOM_POOLS
     tiers_file.write_text(yaml.safe_dump(presets, sort_keys=False))
     return project
-
-
-def gcloud_config(directory: Path, properties: dict[str, str]) -> dict[str, str]:
-    env = {"CLOUDSDK_CONFIG": str(directory), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
-    for name, value in properties.items():
-        run(["gcloud", "config", "set", name, value], env=env)
-    return env
 
 
 def read_settings(project: Path) -> dict:
