@@ -51,7 +51,7 @@ def test_prepare_reproduces_the_shipped_split_and_instances_and_repeats_itself(
     shipped = ["eval.csv", "instances.json", "train.csv"]
     assert sorted(p.name for p in out.iterdir()) == sorted([*shipped, "stats.json"])
     for name in shipped:
-        assert (out / name).read_bytes() == (SAMPLE / name).read_bytes(), name
+        assert (out / name).read_bytes() == (default_project / "data" / name).read_bytes(), name
     _prepare(default_project, again, SAMPLE / "penguins.csv")
     for name in [*shipped, "stats.json"]:
         assert (again / name).read_bytes() == (out / name).read_bytes()
@@ -139,11 +139,11 @@ def test_data_the_schema_does_not_read_gets_no_stats_file(default_project, tmp_p
     assert not (out / "stats.json").exists()
 
 
-def test_the_instances_are_eval_penguins_of_each_species_in_order():
+def test_the_instances_are_eval_penguins_of_each_species_in_order(default_project):
     with (SAMPLE / "eval.csv").open() as f:
         eval_rows = list(csv.DictReader(f))
     species = []
-    for line in (SAMPLE / "instances.json").read_text().splitlines():
+    for line in (default_project / "data/instances.json").read_text().splitlines():
         instance = json.loads(line)
         matches = [
             row["species"]

@@ -36,7 +36,10 @@ TEAM_EDITS = [
     (
         "trainer/cloud/submit.py",
         "workflow/cloud/submit.py",
-        replace_once("type=float, default=10,", "type=float, default=30,"),
+        replace_once(
+            'help="print the gcloud commands and the spec; build nothing remotely, send nothing",',
+            'help="print what would be sent (our wording); send nothing",',
+        ),
     ),
     (
         "trainer/model.py",

@@ -142,9 +142,10 @@ def test_a_stats_file_of_another_schema_or_none_at_all_is_refused(split, tmp_pat
 def test_evaluation_files_it_does_not_describe_are_scanned(split, tmp_path):
     stats_path = _write_stats(split, tmp_path / "stats.json")
     rows = synthetic_rows(SCHEMA, 40, seed=4)
-    if SCHEMA.numeric:
-        rows[5][SCHEMA.numeric[0]] = "twelve"
-        message = f"other-eval.csv, line 7: column '{SCHEMA.numeric[0]}' has the non-numeric"
+    if SCHEMA.numeric or SCHEMA.task_type == "regression":
+        column = SCHEMA.numeric[0] if SCHEMA.numeric else SCHEMA.label
+        rows[5][column] = "twelve"
+        message = f"other-eval.csv, line 7: column '{column}' has the non-numeric"
     else:
         rows[5][SCHEMA.label] = "a-new-class"
         message = "never seen in the training files"
