@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,26 @@ def write_csv(path: Path, rows: list[dict[str, str]], columns: list[str] | None 
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def run_trainer(*flags: str, cwd: Path, env: dict[str, str] | None = None):
+    """`python -m trainer.task FLAGS` in a process of its own, as a job runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "trainer.task", *flags],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def the_error_line(result: subprocess.CompletedProcess) -> str:
+    """A refused run's one `error:` line: it exited 1, without a traceback."""
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    return error
 
 
 @pytest.fixture(scope="session")

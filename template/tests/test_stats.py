@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import codecs
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ from trainer.features import SCHEMA
 from trainer.stats import StatsFile
 from workflow import statsfile
 
-from conftest import synthetic_rows, write_csv
+from conftest import run_trainer, synthetic_rows, the_error_line, write_csv
 
 ROOT = Path(__file__).parent.parent
 
@@ -156,20 +154,12 @@ def test_evaluation_files_it_does_not_describe_are_scanned(split, tmp_path):
 def test_the_job_refuses_a_stale_stats_file_with_one_error_line(split, tmp_path):
     stats_path = _write_stats(split, tmp_path / "stats.json")
     Path(split[0][0]).write_text(Path(split[0][0]).read_text()[:-40] + "\n")
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "trainer.task", "--train-files", *split[0]),
-            *("--eval-files", *split[1], "--job-dir", str(tmp_path / "job")),
-            *("--stats-file", str(stats_path)),
-        ],
+    result = run_trainer(
+        *("--train-files", *split[0], "--eval-files", *split[1]),
+        *("--job-dir", str(tmp_path / "job"), "--stats-file", str(stats_path)),
         cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
     )
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    error = the_error_line(result)
     assert error.startswith(f"error: {split[0][0]}: changed since {stats_path} was written")
     assert not (tmp_path / "job").exists()
 

@@ -14,6 +14,8 @@ import pytest
 from trainer import task
 from trainer.hparams import HParams
 
+from conftest import run_trainer, the_error_line
+
 
 def _run_without_tensorflow(*args: str) -> subprocess.CompletedProcess:
     """Runs `trainer.task` in a fresh interpreter and fails if it imported TensorFlow."""
@@ -94,19 +96,11 @@ def test_an_unreadable_gs_file_is_one_error_line_naming_it_and_the_cause(tmp_pat
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
         env["https_proxy"] = env["HTTPS_PROXY"] = f"http://127.0.0.1:{closed.getsockname()[1]}"
-        result = subprocess.run(
-            [
-                *(sys.executable, "-m", "trainer.task"),
-                *("--train-files", uri, "--eval-files", uri, "--job-dir", str(tmp_path / "job")),
-            ],
+        result = run_trainer(
+            *("--train-files", uri, "--eval-files", uri, "--job-dir", str(tmp_path / "job")),
             cwd=Path(__file__).resolve().parent.parent,
             env=env,
-            capture_output=True,
-            text=True,
-            check=False,
         )
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    error = the_error_line(result)
     assert error.startswith(f"error: {uri}: cannot read it (")
     assert "Could not connect to server" in error
