@@ -114,8 +114,11 @@ def template(tmp_path_factory) -> Path:
     return snapshot_template(tmp_path_factory.mktemp("template"))
 
 
-def render(template: Path, dest: Path, vcs_ref: str = TEMPLATE_TAG, **answers) -> Path:
-    """`copier copy --trust --defaults` with `answers` as --data; returns the project dir."""
+def render(
+    template: Path, dest: Path, vcs_ref: str = TEMPLATE_TAG, pretend: bool = False, **answers
+) -> Path:
+    """`copier copy --trust --defaults` with `answers` as --data; returns the project dir.
+    With `pretend`, copier runs the validators and writes nothing."""
     copier.run_copy(
         str(template),
         str(dest),
@@ -124,6 +127,7 @@ def render(template: Path, dest: Path, vcs_ref: str = TEMPLATE_TAG, **answers) -
         unsafe=True,
         vcs_ref=vcs_ref,
         quiet=True,
+        pretend=pretend,
     )
     return dest
 

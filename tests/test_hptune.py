@@ -119,6 +119,23 @@ def test_the_ranking_matches_the_trials_metric_files(swept, default_project):
     ]
 
 
+def sweep_with(project, tmp_path, config: dict):
+    """`make hptune-local` on `config`, written to a file of its own; returns the file, the
+    sweep's output directory and the result."""
+    bad = tmp_path / "hptuning.yaml"
+    bad.write_text(yaml.safe_dump(config, sort_keys=False))
+    output_dir = tmp_path / "sweep"
+    result = run(
+        [
+            *("make", "--silent", "hptune-local", MAKE_VENV),
+            f"SWEEP_ARGS=--config {bad} --output-dir {output_dir}",
+        ],
+        cwd=project,
+        check=False,
+    )
+    return bad, output_dir, result
+
+
 @pytest.mark.parametrize(
     ("parameter", "message"),
     BAD_TUNING_PARAMETERS,
@@ -128,17 +145,7 @@ def test_a_bad_tuning_config_is_refused_before_any_trial(
 ):
     config = yaml.safe_load((default_project / "config/hptuning.yaml").read_text())
     config["studySpec"]["parameters"].append(parameter)
-    bad = tmp_path / "hptuning.yaml"
-    bad.write_text(yaml.safe_dump(config, sort_keys=False))
-    output_dir = tmp_path / "sweep"
-    result = run(
-        [
-            *("make", "--silent", "hptune-local", MAKE_VENV),
-            f"SWEEP_ARGS=--config {bad} --output-dir {output_dir}",
-        ],
-        cwd=default_project,
-        check=False,
-    )
+    bad, output_dir, result = sweep_with(default_project, tmp_path, config)
     assert result.returncode != 0
     assert f"error: {bad}: {message}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
@@ -153,17 +160,7 @@ def test_a_goal_against_the_metrics_direction_is_refused_before_any_trial(
     (metric,) = config["studySpec"]["metrics"]
     assert metric == {"metricId": METRIC, "goal": "MAXIMIZE"}
     metric["goal"] = "MINIMIZE"
-    bad = tmp_path / "hptuning.yaml"
-    bad.write_text(yaml.safe_dump(config, sort_keys=False))
-    output_dir = tmp_path / "sweep"
-    result = run(
-        [
-            *("make", "--silent", "hptune-local", MAKE_VENV),
-            f"SWEEP_ARGS=--config {bad} --output-dir {output_dir}",
-        ],
-        cwd=default_project,
-        check=False,
-    )
+    bad, output_dir, result = sweep_with(default_project, tmp_path, config)
     assert result.returncode != 0
     assert (
         f"error: {bad}: a higher {METRIC} is better, but the goal is MINIMIZE, which would rank "
