@@ -55,12 +55,19 @@ def _matrix() -> list:
 
 def _lint_only() -> list:
     """The answer sets checked for Jinja, ruff and shellcheck alone: every other scale tier
-    (they change config and docs, not the trainer, so their test suites would repeat BASIC's)."""
+    (they change config and docs, not the trainer, so their test suites would repeat BASIC's),
+    and a schema of one column of each kind."""
     default = copier_config()["scale_tier"]["default"]
     return [
         pytest.param({"scale_tier": tier}, id=f"tier-{tier}")
         for tier in choices("scale_tier")
         if tier != default
+    ] + [
+        # A one-name tuple is formatted on one line: features.py's layout differs.
+        pytest.param(
+            {"numeric_features": ["bill_length_mm"], "categorical_features": ["island"]},
+            id="one-feature-of-each-kind",
+        )
     ]
 
 
