@@ -20,6 +20,7 @@ SHOWN_SETTINGS = {
     "local-train": ["TRAIN_FILES", "EVAL_FILES", "JOB_DIR", "TRAINER_ARGS"],
     "local-train-distributed": ["TRAIN_FILES", "EVAL_FILES", "JOB_DIR", "TRAINER_ARGS", "WORKERS"],
     "predict": ["JOB_DIR", "INSTANCES"],
+    "evaluate": ["JOB_DIR", "EVAL_FILES"],
     "describe": ["RAW_DATA"],
     "schema": ["RAW_DATA", "LABEL"],
     "prepare": ["RAW_DATA", "DATA_DIR", "INSTANCES", "PREPARE_ARGS", "SHARDS", "EVAL_SHARDS"],
@@ -50,6 +51,30 @@ def test_train_then_predict_through_gcloud(default_project, gcloud_env):
     assert lines[0].split() == ["CLASSES", "PROBABILITIES"], result.stdout
     # data/instances.json holds one penguin of each species, in this order.
     assert [line.split()[0] for line in lines[1:]] == ["Adelie", "Gentoo", "Chinstrap"]
+    # gcloud's TensorFlow 1 loader logs this for every export; it is harmless, and dropped.
+    assert "__saved_model_init_op" not in result.stderr
+    assert "$ gcloud ai-platform local predict --model-dir outputs/local/model" in result.stderr
+
+    # Training's final evaluation ran on data/eval.csv: make evaluate scores it alike.
+    result = run(["make", "--silent", "evaluate", MAKE_VENV], cwd=default_project)
+    evaluation = json.loads((default_project / "outputs/local/evaluation.json").read_text())
+    assert evaluation == pytest.approx(metrics, rel=1e-5, abs=1e-6)
+    assert "outputs/local/model on data/eval.csv (81 rows):" in result.stdout
+
+
+def test_predict_fails_as_gcloud_fails(default_project, tmp_path, gcloud_env):
+    """A model that gcloud cannot load: its error, and its exit status, come through."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model/saved_model.pb").write_bytes(b"")
+    result = run(
+        ["make", "--silent", "predict", MAKE_VENV, f"JOB_DIR={tmp_path}"],
+        cwd=default_project,
+        env=gcloud_env,
+        check=False,
+    )
+    assert result.returncode == 2  # make's status for a failed recipe
+    assert "ERROR: (gcloud.ai-platform.local.predict)" in result.stderr
+    assert "Failed to load the model" in result.stderr
 
 
 @pytest.mark.parametrize("instances", ["sample", "bad"])
