@@ -105,7 +105,9 @@ def test_predict_names_a_missing_model_and_bad_instances_before_gcloud(
         ]
     assert len(errors) == len(expected), errors
     assert all(e.startswith(x) for e, x in zip(errors, expected, strict=True)), errors
-    assert "gcloud ai-platform local predict" not in result.stdout  # make echoes what it runs
+    # gcloud never ran: make echoes what it runs, and the run shows gcloud's command.
+    assert "workflow.serving.local_predict" not in result.stdout
+    assert "$ gcloud" not in result.stderr
 
 
 def test_bad_data_is_one_clear_error(default_project, tmp_path):
