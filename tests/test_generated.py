@@ -37,7 +37,7 @@ SHOWN_SETTINGS = {
 
 def test_make_help_lists_the_workflow(default_project):
     result = run(["make", "help"], cwd=default_project)
-    for target in ("install", "test", "lint", "train", "predict"):
+    for target in ("install", "test", "lint", "train", "predict", "evaluate"):
         assert f"make {target} " in result.stdout
 
 
