@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VENV_BIN, render, run, write_houses
+from conftest import VENV_BIN, free_port, gcloud_config, render, run, write_houses
 
 MAKE_VENV = f"VENV={VENV_BIN.parent}"
 # The settings each workflow target shows first, so that a wrong value shows at once.
@@ -20,6 +20,7 @@ SHOWN_SETTINGS = {
     "local-train": ["TRAIN_FILES", "EVAL_FILES", "JOB_DIR", "TRAINER_ARGS"],
     "local-train-distributed": ["TRAIN_FILES", "EVAL_FILES", "JOB_DIR", "TRAINER_ARGS", "WORKERS"],
     "predict": ["JOB_DIR", "INSTANCES"],
+    "evaluate": ["JOB_DIR", "EVAL_FILES"],
     "describe": ["RAW_DATA"],
     "schema": ["RAW_DATA", "LABEL"],
     "prepare": ["RAW_DATA", "DATA_DIR", "INSTANCES", "PREPARE_ARGS", "SHARDS", "EVAL_SHARDS"],
@@ -36,7 +37,7 @@ SHOWN_SETTINGS = {
 
 def test_make_help_lists_the_workflow(default_project):
     result = run(["make", "help"], cwd=default_project)
-    for target in ("install", "test", "lint", "train", "predict"):
+    for target in ("install", "test", "lint", "train", "predict", "evaluate"):
         assert f"make {target} " in result.stdout
 
 
@@ -50,6 +51,30 @@ def test_train_then_predict_through_gcloud(default_project, gcloud_env):
     assert lines[0].split() == ["CLASSES", "PROBABILITIES"], result.stdout
     # data/instances.json holds one penguin of each species, in this order.
     assert [line.split()[0] for line in lines[1:]] == ["Adelie", "Gentoo", "Chinstrap"]
+    # gcloud's TensorFlow 1 loader logs this for every export; it is harmless, and dropped.
+    assert "__saved_model_init_op" not in result.stderr
+    assert "$ gcloud ai-platform local predict --model-dir outputs/local/model" in result.stderr
+
+    # Training's final evaluation ran on data/eval.csv: make evaluate scores it alike.
+    result = run(["make", "--silent", "evaluate", MAKE_VENV], cwd=default_project)
+    evaluation = json.loads((default_project / "outputs/local/evaluation.json").read_text())
+    assert evaluation == pytest.approx(metrics, rel=1e-5, abs=1e-6)
+    assert "outputs/local/model on data/eval.csv (81 rows):" in result.stdout
+
+
+def test_predict_fails_as_gcloud_fails(default_project, tmp_path, gcloud_env):
+    """A model that gcloud cannot load: its error, and its exit status, come through."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model/saved_model.pb").write_bytes(b"")
+    result = run(
+        ["make", "--silent", "predict", MAKE_VENV, f"JOB_DIR={tmp_path}"],
+        cwd=default_project,
+        env=gcloud_env,
+        check=False,
+    )
+    assert result.returncode == 2  # make's status for a failed recipe
+    assert "ERROR: (gcloud.ai-platform.local.predict)" in result.stderr
+    assert "Failed to load the model" in result.stderr
 
 
 @pytest.mark.parametrize("instances", ["sample", "bad"])
@@ -80,7 +105,9 @@ def test_predict_names_a_missing_model_and_bad_instances_before_gcloud(
         ]
     assert len(errors) == len(expected), errors
     assert all(e.startswith(x) for e, x in zip(errors, expected, strict=True)), errors
-    assert "gcloud ai-platform local predict" not in result.stdout  # make echoes what it runs
+    # gcloud never ran: make echoes what it runs, and the run shows gcloud's command.
+    assert "workflow.serving.local_predict" not in result.stdout
+    assert "$ gcloud" not in result.stderr
 
 
 def test_bad_data_is_one_clear_error(default_project, tmp_path):
@@ -205,10 +232,11 @@ def test_a_mistyped_variable_is_named_in_a_warning(default_project):
         ],
         cwd=default_project,
     )
-    for typo in ("RAWDATA", "TRAINER_ARG"):
-        assert f"warning: {typo} is not a setting of this Makefile and changes nothing" in (
-            result.stderr
-        )
+    for typo, meant in (("RAWDATA", "RAW_DATA"), ("TRAINER_ARG", "TRAINER_ARGS")):
+        assert (
+            f"warning: {typo} (did you mean {meant}?) is not a setting of this Makefile and "
+            "changes nothing"
+        ) in result.stderr
     assert "VENV is not a setting" not in result.stderr
     # And the settings line shows that the typo changed nothing.
     assert 'make describe: RAW_DATA="data/penguins.csv"' in result.stderr
@@ -226,3 +254,81 @@ def test_every_variable_with_a_default_is_a_setting(default_project):
         defaults |= set(re.findall(r"^([A-Z][A-Z_]*) *\?=", text, re.MULTILINE))
     assert {"RAW_DATA", "BUCKET", "SWEEP_ARGS"} <= defaults
     assert defaults <= settings
+
+
+# The targets that send something to Google Cloud or spend money there.
+CLOUD_TARGETS = [
+    "stage-data",
+    "submit",
+    "hptune",
+    "deploy",
+    "predict-cloud",
+    "undeploy",
+    "batch-predict",
+]
+
+
+@pytest.mark.parametrize("target", CLOUD_TARGETS)
+def test_a_mistyped_variable_stops_a_cloud_target(default_project, target):
+    """`make submit TEIR=BASIC_GPU` would otherwise submit on the default tier. (--dry-run: were
+    the target not stopped, make would print its commands and exit 0, and send nothing.)"""
+    result = run(
+        ["make", "--dry-run", target, MAKE_VENV, "TEIR=BASIC_GPU"],
+        cwd=default_project,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert re.match(
+        rf"Makefile:\d+: \*\*\* error: TEIR \(did you mean TIER\?\) is not a setting of this "
+        rf"Makefile: make {target} stops before it sends anything to Google Cloud\. Settings: "
+        r"[A-Z_ ]*\bTIER\b",
+        line,
+    ), line
+
+
+def test_a_stopped_cloud_target_runs_nothing(default_project, tmp_path):
+    """A real run: it stops before the settings line and the script, naming every typo. Were
+    they reached, gcloud and the storage client would find only a closed local port."""
+    closed = f"http://127.0.0.1:{free_port()}"
+    env = gcloud_config(
+        tmp_path / "gcloud",
+        {"auth/disable_credentials": "True"}
+        | {
+            f"api_endpoint_overrides/{api}": f"{closed}/"
+            for api in ("aiplatform", "cloudbuild", "artifactregistry", "storage")
+        },
+    )
+    env["STORAGE_EMULATOR_HOST"] = closed
+    result = run(
+        ["make", "submit", MAKE_VENV, "TEIR=BASIC_GPU", "tier=BASIC", "NOTES=x"],
+        cwd=default_project,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert (
+        "error: NOTES, TEIR (did you mean TIER?), tier (did you mean TIER?) are not settings of "
+        "this Makefile: make submit stops"
+    ) in line
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        pytest.param({"env": {"TEIR": "BASIC_GPU"}}, id="in-the-environment"),
+        pytest.param({"args": ["SHELL=/bin/bash"]}, id="make's-own-variable"),
+        pytest.param({"args": ["TIER=BASIC_GPU", "STAGE_ARGS=--dry-run"]}, id="settings"),
+    ],
+)
+def test_only_an_unknown_variable_on_the_command_line_stops_a_cloud_target(default_project, given):
+    result = run(
+        ["make", "--dry-run", "submit", MAKE_VENV, *given.get("args", [])],
+        cwd=default_project,
+        env=given.get("env"),
+    )
+    assert "scripts/submit.sh" in result.stdout
+    assert "not a setting" not in result.stderr

@@ -20,7 +20,7 @@ import yaml
 
 from endpoints import RecordingEndpoint, google_apis_endpoint, storage_with_locations
 
-from conftest import VENV_BIN, gcloud_config, render, run, storage_client
+from conftest import VENV_BIN, free_port, gcloud_config, render, run, storage_client
 
 pytestmark = pytest.mark.xdist_group("jobs")
 
@@ -353,3 +353,31 @@ def test_submit_wait_fails_with_the_jobs_error(follow):
     job_id = re.search(r"^Submitted projects/.*/customJobs/(\d+)$", result.stdout, re.M)[1]
     assert f"error: job {job_id} ended FAILED: {FAILURE}\n" in result.stderr
     assert not (follow.project / "outputs" / job_id).exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "settings"), [("jobs", []), ("wait", ["JOB=123"]), ("fetch", ["JOB=123"])]
+)
+def test_a_gcloud_failure_is_one_error_line_with_its_cause(project, tmp_path, target, settings):
+    """gcloud with an empty configuration: no account. Its message ends in the fix (`gcloud
+    config set account ACCOUNT`); its cause comes first, and the one error line carries both.
+    Were gcloud to go further, Vertex AI would be a closed local port."""
+    env = {
+        "CLOUDSDK_CONFIG": str(tmp_path / "empty-gcloud-config"),
+        "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_AIPLATFORM": f"http://127.0.0.1:{free_port()}/",
+    }
+    result = run(
+        ["make", "--silent", target, MAKE_VENV, *settings], cwd=project, env=env, check=False
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith("error: `gcloud ai custom-jobs "), error
+    assert (
+        "failed: You do not currently have an active account selected. Please run: "
+        "`gcloud auth login` to obtain new credentials."
+    ) in error
+    assert error.endswith(
+        "`gcloud config set account ACCOUNT` to select an already authenticated account to use."
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from workflow.cloud import fetch, jobs
+from workflow.cloud import fetch, gcloud, jobs
 from workflow.cloud.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,3 +53,18 @@ def test_the_best_trial_comes_first_by_the_studys_goal():
     assert [row["trial"] for row in rows] == ["10", "1", "3", "2"]
     assert (metric, goal) == ("val_loss", "MINIMIZE")
     assert fetch.output_uri(job) == "gs://b/jobs/x"
+
+
+def test_what_gcloud_said_is_its_error_on_one_line():
+    said = (
+        "Using endpoint [https://us-central1-aiplatform.googleapis.com/]\n"
+        "ERROR: (gcloud.ai.custom-jobs.describe) NOT_FOUND: job 7 not found.\n"
+        "Run:\n\n  $ gcloud ai custom-jobs list\n\nto list them.\n"
+    )
+    assert gcloud.what_gcloud_said(said) == (
+        "NOT_FOUND: job 7 not found. Run: `gcloud ai custom-jobs list` to list them."
+    )
+    # Without an ERROR line (a crash), its last lines.
+    assert (
+        gcloud.what_gcloud_said("\n".join(map(str, range(20)))) == "10 11 12 13 14 15 16 17 18 19"
+    )

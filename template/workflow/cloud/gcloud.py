@@ -5,14 +5,38 @@ given with --project (the answers' project, config/cloud.mk), never taken from g
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 
+# The head of gcloud's error message: "ERROR: (gcloud.ai.custom-jobs.list) ".
+ERROR_HEAD = re.compile(r"^ERROR: (\(gcloud[.\w-]*\) )?")
+
 
 class GcloudError(Exception):
-    """A gcloud command failed; the message holds the command and what gcloud said."""
+    """A gcloud command failed; the message holds the command and what gcloud said, on one
+    line, and `stderr` all that gcloud wrote there."""
+
+    def __init__(self, message: str, stderr: str = ""):
+        super().__init__(message)
+        self.stderr = stderr
+
+
+def what_gcloud_said(stderr: str) -> str:
+    """gcloud's error message on one line: from its last `ERROR:` line on, the cause and the
+    fix it gives ("You do not currently have an active account selected. Please run:
+    `gcloud auth login` ..."), its commands in backquotes; else the last lines it wrote."""
+    lines = stderr.strip().splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("ERROR:")]
+    said = lines[starts[-1] :] if starts else lines[-10:]
+    if starts:
+        said[0] = ERROR_HEAD.sub("", said[0])
+    words = [
+        f"`{line.strip()[2:]}`" if line.strip().startswith("$ ") else line.strip() for line in said
+    ]
+    return " ".join(word for word in words if word) or "no message"
 
 
 def executable() -> str:
@@ -32,8 +56,9 @@ def run(args: list[str], show: bool = True) -> str:
         print(f"$ {shlex.join(command)}", file=sys.stderr, flush=True)
     result = subprocess.run([executable(), *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        said = "\n  ".join(result.stderr.strip().splitlines()[-10:])
-        raise GcloudError(f"`{shlex.join(command)}` failed:\n  {said}")
+        raise GcloudError(
+            f"`{shlex.join(command)}` failed: {what_gcloud_said(result.stderr)}", result.stderr
+        )
     return result.stdout
 
 

@@ -94,7 +94,7 @@ def describe(ref: JobRef, settings: CloudSettings) -> tuple[JobRef, dict]:
                 known.gcloud("describe", settings, "--format=json"), show=False
             )
         except gcloud.GcloudError as err:
-            if "NOT_FOUND" not in str(err):
+            if "NOT_FOUND" not in err.stderr:
                 raise
             continue
         return known, described
