@@ -73,14 +73,26 @@ def test_an_unknown_machine_type_is_named_rather_than_guessed():
     assert "2 machine-hours, unknown vCPU-hours (unknown vCPUs: m3-ultramem-32)" in line
 
 
-def test_a_tuning_job_is_bounded_by_its_trials_and_no_timeout_by_vertex_ais_limit():
-    pools = tiers.worker_pools(PRESETS, "BASIC")
+@pytest.mark.parametrize("tier", list(PRESETS))
+def test_a_tuning_job_is_bounded_by_its_trials_and_no_timeout_by_vertex_ais_limit(tier):
+    """10 trials of the tier as config/tiers.yaml has it, each up to Vertex AI's 7 days."""
+    pools = [pool for pool in tiers.worker_pools(PRESETS, tier) if pool]
+    machines = sum(pool["replicaCount"] for pool in pools)
+    per_machine = [bound.vcpus(pool["machineSpec"]["machineType"]) for pool in pools]
+    hours = 10 * 7 * 24
     unset = scheduling.Scheduling({}, None, "SPOT")
     line = bound.line(
         bound.of_pools(pools, None), unset, {"maxTrialCount": 10, "parallelTrialCount": 2}
     )
-    assert line == (
-        "Bound: 10 trials x 1 machine x 7d = 1,680 machine-hours, 6,720 vCPU-hours, no GPU or "
-        "TPU (2 trials, 2 machines at a time); SPOT capacity, no timeout set: Vertex AI's "
-        "limit, 7d per trial"
+    machine_hours = f"{machines * hours:,} machine-hours"
+    if None in per_machine:
+        cpu = "unknown vCPU-hours"
+    else:
+        vcpus = sum(n * pool["replicaCount"] for n, pool in zip(per_machine, pools, strict=True))
+        cpu = f"{vcpus * hours:,} vCPU-hours"
+    assert line.startswith(f"Bound: 10 trials x {machines} machine")
+    assert f" x 7d = {machine_hours}, {cpu}" in line
+    assert line.endswith(
+        f" (2 trials, {2 * machines} machines at a time); SPOT capacity, no timeout set: "
+        "Vertex AI's limit, 7d per trial"
     )

@@ -1,0 +1,136 @@
+"""A sweep of schemas that the questionnaire accepts: each is rendered, its data prepared from a
+raw CSV file made for it (missing values written three ways, a column the schema leaves out),
+its config edited as a team would, and its own `make test` must pass.
+
+The cases are drawn with a fixed seed, so that every run checks the same ones: together they
+take 1 to 6 numeric and 0 to 4 categorical columns, 2 classes and 12, a regression label near
+1e6, 40 rows and 2,000. The first case is the project of issue 21, whose metrics test failed.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import VENV_BIN, choices, render, run
+
+SEED = 21
+MAKE_VENV = f"VENV={VENV_BIN.parent}"
+# One run of the generated suite: stop at the first failure, in one process.
+PYTEST_ADDOPTS = "-x -q -p no:cacheprovider -p no:xdist"
+# Cell values that mean "missing", as pandas, R and spreadsheets write them.
+MISSING = ("", "NA", "NaN")
+# BASIC as the template renders it, and the machines a team might give it instead.
+BASIC = "BASIC:  # a single worker\n  chief:\n    machineType: n1-standard-4\n"
+TEAM_MACHINES = ("n1-standard-16", "n1-highmem-8", "e2-standard-32", "n2-highcpu-32")
+
+
+@dataclass(frozen=True)
+class Case:
+    task_type: str
+    classes: int  # 0 for regression
+    numeric: int
+    categorical: int
+    rows: int
+    model_type: str
+    machine: str  # the team's machine type for the BASIC tier
+
+    @property
+    def id(self) -> str:
+        task = f"{self.classes}-classes" if self.classes else "regression-1e6"
+        return f"{task}-{self.numeric}num-{self.categorical}cat-{self.rows}rows-{self.model_type}"
+
+
+def _cases() -> list[Case]:
+    """Issue 21's project, then five drawn with SEED so that the six cover every count."""
+    rng = random.Random(SEED)
+    model_types = choices("model_type")
+    # (task type, classes, rows): many classes need enough rows for each to reach the split.
+    kinds = [
+        ("classification", 2, 40),
+        ("classification", 12, 2000),
+        ("regression", 0, 40),
+        ("regression", 0, 2000),
+        ("classification", 2, 2000),
+    ]
+    numeric = rng.sample([1, 2, 4, 5, 6], 5)
+    categorical = [*rng.sample([0, 1, 3, 4], 4), rng.randint(0, 4)]
+    cases = [Case("classification", 3, 3, 2, 2000, "dnn", "n1-standard-16")]
+    for (task_type, classes, rows), n, c in zip(kinds, numeric, categorical, strict=True):
+        model_type = rng.choice(model_types)
+        cases.append(Case(task_type, classes, n, c, rows, model_type, rng.choice(TEAM_MACHINES)))
+    return cases
+
+
+def write_raw_csv(path: Path, case: Case, seed: int) -> dict:
+    """A raw CSV file for `case` whose label depends on its features; returns the answers that
+    declare its schema. Columns come in a shuffled order, with an unused one among them."""
+    rng = random.Random(seed)
+    numeric = [f"num_{i}" for i in range(case.numeric)]
+    categorical = [f"cat_{i}" for i in range(case.categorical)]
+    levels = {name: [f"{name}_v{j}" for j in range(2 + i)] for i, name in enumerate(categorical)}
+    classes = [f"class_{k}" for k in range(case.classes)]
+    rows = []
+    for i in range(case.rows):
+        row, score = {"note": f"row {i}, kept out"}, 0.0
+        for j, name in enumerate(numeric):
+            z = rng.gauss(0, 1)
+            score += z
+            row[name] = f"{(10**j) * (3 + z):.4f}"  # scales from 1 to 1e5
+        for name in categorical:
+            value = rng.randrange(len(levels[name]))
+            score += value / len(levels[name]) - 0.5
+            row[name] = levels[name][value]
+        for name in numeric + categorical:
+            if rng.random() < 0.08:
+                row[name] = rng.choice(MISSING)
+        if case.classes:
+            # The score's quantiles, roughly: a standard logistic spread over the classes.
+            share = 1 / (1 + math.exp(-score / math.sqrt(case.numeric + 1)))
+            row["target"] = classes[min(int(share * case.classes), case.classes - 1)]
+        else:
+            row["target"] = f"{1e6 + 5e4 * score:.2f}"
+        if rng.random() < 0.02:  # prepare drops the row
+            row["target"] = rng.choice(MISSING)
+        rows.append(row)
+    columns = ["note", *numeric, *categorical, "target"]
+    rng.shuffle(columns)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return {
+        "task_type": case.task_type,
+        "label_column": "target",
+        "numeric_features": numeric,
+        "categorical_features": categorical,
+        "model_type": case.model_type,
+    }
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda case: case.id)
+def test_the_generated_suite_passes_on_a_prepared_project(case, template, tmp_path):
+    answers = write_raw_csv(tmp_path / "raw.csv", case, seed=SEED)
+    project = render(template, tmp_path / "project", **answers)
+    # The team's edit that config/tiers.yaml invites: the tests must follow it.
+    tiers_file = project / "config/tiers.yaml"
+    assert BASIC in tiers_file.read_text()
+    tiers_file.write_text(
+        tiers_file.read_text().replace(BASIC, BASIC.replace("n1-standard-4", case.machine))
+    )
+
+    run(["make", "--silent", "prepare", MAKE_VENV, f"RAW_DATA={tmp_path / 'raw.csv'}"], cwd=project)
+    assert (project / "data/stats.json").is_file()
+    result = run(
+        ["make", "--silent", "test", MAKE_VENV],
+        cwd=project,
+        env={"PYTEST_ADDOPTS": PYTEST_ADDOPTS},
+    )
+    summary = result.stdout.strip().splitlines()[-1]
+    assert re.match(r"\d+ passed", summary) and "failed" not in summary, result.stdout
