@@ -30,8 +30,10 @@ from trainer.schema import Schema
 from trainer.stats import DataError
 
 SIGNATURE = "serving_default"
-# Keras clips probabilities to [epsilon, 1 - epsilon] before the logarithm of its loss.
-EPSILON = 1e-7
+# Keras' cross-entropy takes the logits that its Softmax output carries, unclipped: a row whose
+# class has probability 1e-9 costs -log(1e-9). Only a probability that float32 rounds to 0 is
+# raised, to float32's smallest normal number, so that the loss stays finite.
+SMALLEST_PROBABILITY = float(np.finfo(np.float32).tiny)
 
 
 class EvaluationError(Exception):
@@ -121,7 +123,8 @@ def evaluate(model_dir: str, eval_files: list[str], batch_size: int = 512) -> tu
                 raise EvaluationError(f"{model_dir}: the model's classes are not {classes}")
             probabilities = outputs["probabilities"].numpy().astype("float64")
             probabilities /= probabilities.sum(axis=-1, keepdims=True)
-            chosen = np.clip(probabilities[np.arange(len(labels)), labels], EPSILON, 1 - EPSILON)
+            chosen = probabilities[np.arange(len(labels)), labels]
+            chosen = np.maximum(chosen, SMALLEST_PROBABILITY)
             sums["loss"] -= np.log(chosen).sum()
             sums["correct"] += (probabilities.argmax(axis=-1) == labels).sum()
         else:
