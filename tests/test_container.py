@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.utils import canonicalize_name
 
 from conftest import VENV_BIN, local_predict, render, run
 
@@ -244,17 +245,20 @@ def pinned(requirements: Path, package: str) -> str:
     return match[1]
 
 
-def test_the_gpu_build_requirements_resolve(template, tmp_path):
-    """What the GPU image installs (TF_VARIANT=gpu) resolves for the Dockerfile's Python: the
-    pinned TensorFlow with its CUDA wheels. Resolving reads the wheels' metadata only."""
-    project = render(template, tmp_path / "project")
-    requirements = tmp_path / "gpu-requirements.txt"
+def resolve_build_requirements(project: Path, variant: str, tmp_path: Path) -> dict[str, str]:
+    """What the image of TF_VARIANT=`variant` installs, resolved for the Dockerfile's Python by
+    `pip install --dry-run` (which reads the wheels' metadata only): name -> version. The TPU
+    build's --find-links (Google's libtpu index) is left out: nothing here reaches Google, and
+    the package index holds libtpu too."""
     printed = run(
-        ["bash", "docker/tensorflow-requirements.sh", "gpu", "requirements.txt"], cwd=project
+        ["bash", "docker/tensorflow-requirements.sh", variant, "requirements.txt"], cwd=project
     )
-    requirements.write_text(printed.stdout)
+    requirements = tmp_path / f"{variant}-requirements.txt"
+    requirements.write_text(
+        "".join(line for line in printed.stdout.splitlines(True) if "--find-links" not in line)
+    )
     bin_dir = new_virtualenv(tmp_path / "venv", python_of(base_python(project / "Dockerfile")))
-    report = tmp_path / "report.json"
+    report = tmp_path / f"{variant}-report.json"
     run(
         [
             *(str(bin_dir / "python"), "-m", "pip", "install", "--dry-run", "--quiet"),
@@ -262,16 +266,48 @@ def test_the_gpu_build_requirements_resolve(template, tmp_path):
         ],
         env=env_with(bin_dir),
     )
-    resolved = {
-        item["metadata"]["name"].lower(): item["metadata"]["version"]
+    return {
+        canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"]
         for item in json.loads(report.read_text())["install"]
     }
+
+
+def test_the_gpu_build_requirements_resolve(template, tmp_path):
+    """What the GPU image installs (TF_VARIANT=gpu) resolves: the pinned TensorFlow with its
+    CUDA wheels."""
+    project = render(template, tmp_path / "project")
+    resolved = resolve_build_requirements(project, "gpu", tmp_path)
     version = pinned(project / "requirements.txt", "tensorflow-cpu")
     assert resolved.get("tensorflow") == version, resolved
     assert "tensorflow-cpu" not in resolved, "the GPU image would hold two TensorFlows"
     assert resolved.get("keras") == pinned(project / "requirements.txt", "keras"), resolved
     cuda = {name for name in resolved if name.startswith("nvidia-")}
     assert {"nvidia-cudnn-cu12", "nvidia-cublas-cu12"} <= cuda, sorted(resolved)
+
+
+def release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def test_the_tpu_build_requirements_resolve(template, tmp_path):
+    """What the TPU image installs (TF_VARIANT=tpu) resolves: the tensorflow-tpu that
+    requirements.txt's `# tpu:` line names (tensorflow-tpu lags TensorFlow's releases), no
+    later than the TensorFlow pin, with the TensorBoard of that line, the pinned Keras, and
+    libtpu."""
+    project = render(template, tmp_path / "project")
+    requirements = project / "requirements.txt"
+    tpu_line = re.search(r"^# tpu: (.*)$", requirements.read_text(), re.M)
+    assert tpu_line, "requirements.txt has no `# tpu:` line"
+    tpu = dict(pin.split("==") for pin in tpu_line[1].split())
+    assert set(tpu) == {"tensorflow-tpu", "tensorboard"}, tpu
+    assert release(tpu["tensorflow-tpu"]) <= release(pinned(requirements, "tensorflow-cpu"))
+
+    resolved = resolve_build_requirements(project, "tpu", tmp_path)
+    assert resolved.get("tensorflow-tpu") == tpu["tensorflow-tpu"], resolved
+    assert not {"tensorflow", "tensorflow-cpu"} & set(resolved), "two TensorFlows in the image"
+    assert resolved.get("tensorboard") == tpu["tensorboard"], resolved
+    assert resolved.get("keras") == pinned(requirements, "keras"), resolved
+    assert "libtpu" in resolved, sorted(resolved)
 
 
 # ---------------------------------------------------------------- the prebuilt image
