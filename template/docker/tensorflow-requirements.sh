@@ -16,14 +16,14 @@ case "$variant" in
     cpu) grep -v -E '^tensorflow(-cpu)?==' "$file" && echo "tensorflow-cpu==$version" ;;
     gpu) grep -v -E '^tensorflow(-cpu)?==' "$file" && echo "tensorflow[and-cuda]==$version" ;;
     tpu)
-        read -r -a tpu <<<"$(sed -n 's/^# tpu: *//p' "$file")"
-        if [ "${#tpu[@]}" -eq 0 ]; then
+        tpu="$(sed -n 's/^# tpu: *//p' "$file")"
+        if [ -z "$tpu" ]; then
             echo "error: $file has no '# tpu: tensorflow-tpu==VERSION tensorboard==VERSION' line" >&2
             exit 1
         fi
         echo "--find-links https://storage.googleapis.com/libtpu-tf-releases/index.html"
         grep -v -E '^(tensorflow(-cpu)?|tensorboard)==' "$file"
-        printf '%s\n' "${tpu[@]}"
+        tr -s ' ' '\n' <<<"$tpu"
         ;;
     *)
         echo "error: unknown variant '$variant': use cpu, gpu or tpu" >&2
