@@ -313,6 +313,11 @@ def test_the_tpu_build_requirements_resolve(template, tmp_path):
 # ---------------------------------------------------------------- the prebuilt image
 
 
+# A Keras older than the trainer needs (3.7, for BackupAndRestore's double_checkpoint), as an
+# image built when TensorFlow 2.17 came out may carry: the package must replace it.
+IMAGE_KERAS = "keras==3.4.1"
+
+
 def image_runtime(executor_image: str) -> tuple[str, str]:
     """The TensorFlow minor and the Python of a prebuilt Vertex AI image, read from its name:
     '.../tf-cpu.2-17.py310:latest' -> ('2.17', '3.10')."""
@@ -337,16 +342,21 @@ def build_sdist(project: Path, out_dir: Path) -> Path:
 
 
 def test_the_prebuilt_images_tensorflow_trains_the_sdist_as_vertex_installs_it(template, tmp_path):
-    """On the prebuilt path the job runs the image's TensorFlow and Keras, not the pins. A
-    virtualenv with the image's Python and the TensorFlow its name says (with the Keras that
-    pip brings for it, and cloudml-hypertune, which the images carry) gets the sdist through
-    `pip install <sdist>`, as Vertex AI installs it, and trains one epoch, exports and serves."""
+    """On the prebuilt path the job runs the image's TensorFlow, the one requirements.txt pins,
+    and the pinned Keras, which the package installs over the image's own. A virtualenv stands
+    in for the image: its Python and the TensorFlow its name says, an older Keras than the
+    trainer needs (IMAGE_KERAS), and cloudml-hypertune, which the images carry. It gets the
+    sdist through `pip install <sdist>`, as Vertex AI installs it, and trains one epoch, exports
+    and serves."""
     project = render(template, tmp_path / "project", container="prebuilt")
     cloud = yaml.safe_load((project / "config/cloud.yaml").read_text())
     tf_minor, python_version = image_runtime(cloud["executor_images"]["cpu"])
+    requirements = project / "requirements.txt"
+    assert pinned(requirements, "tensorflow-cpu").startswith(f"{tf_minor}."), "pins disagree"
     bin_dir = new_virtualenv(tmp_path / "image", python_of(python_version))
     pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet"]
-    run([*pip, f"tensorflow-cpu=={tf_minor}.*", "cloudml-hypertune"], env=env_with(bin_dir))
+    image_packages = [f"tensorflow-cpu=={tf_minor}.*", IMAGE_KERAS, "cloudml-hypertune"]
+    run([*pip, *image_packages], env=env_with(bin_dir))
     run([*pip, str(build_sdist(project, tmp_path / "dist"))], env=env_with(bin_dir))
 
     elsewhere = tmp_path / "elsewhere"
@@ -370,7 +380,7 @@ def test_the_prebuilt_images_tensorflow_trains_the_sdist_as_vertex_installs_it(t
         ],
         env=env_with(bin_dir),
     ).stdout.split()
-    assert versions[0].startswith(f"{tf_minor}."), versions
+    assert versions == [pinned(requirements, "tensorflow-cpu"), pinned(requirements, "keras")]
     assert (job_dir / "model/saved_model.pb").is_file(), result.stderr[-3000:]
     predictions = local_predict(
         job_dir / "model",
