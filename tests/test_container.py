@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.utils import canonicalize_name
 
 from conftest import VENV_BIN, local_predict, render, run
 
@@ -244,17 +245,20 @@ def pinned(requirements: Path, package: str) -> str:
     return match[1]
 
 
-def test_the_gpu_build_requirements_resolve(template, tmp_path):
-    """What the GPU image installs (TF_VARIANT=gpu) resolves for the Dockerfile's Python: the
-    pinned TensorFlow with its CUDA wheels. Resolving reads the wheels' metadata only."""
-    project = render(template, tmp_path / "project")
-    requirements = tmp_path / "gpu-requirements.txt"
+def resolve_build_requirements(project: Path, variant: str, tmp_path: Path) -> dict[str, str]:
+    """What the image of TF_VARIANT=`variant` installs, resolved for the Dockerfile's Python by
+    `pip install --dry-run` (which reads the wheels' metadata only): name -> version. The TPU
+    build's --find-links (Google's libtpu index) is left out: nothing here reaches Google, and
+    the package index holds libtpu too."""
     printed = run(
-        ["bash", "docker/tensorflow-requirements.sh", "gpu", "requirements.txt"], cwd=project
+        ["bash", "docker/tensorflow-requirements.sh", variant, "requirements.txt"], cwd=project
     )
-    requirements.write_text(printed.stdout)
+    requirements = tmp_path / f"{variant}-requirements.txt"
+    requirements.write_text(
+        "".join(line for line in printed.stdout.splitlines(True) if "--find-links" not in line)
+    )
     bin_dir = new_virtualenv(tmp_path / "venv", python_of(base_python(project / "Dockerfile")))
-    report = tmp_path / "report.json"
+    report = tmp_path / f"{variant}-report.json"
     run(
         [
             *(str(bin_dir / "python"), "-m", "pip", "install", "--dry-run", "--quiet"),
@@ -262,10 +266,17 @@ def test_the_gpu_build_requirements_resolve(template, tmp_path):
         ],
         env=env_with(bin_dir),
     )
-    resolved = {
-        item["metadata"]["name"].lower(): item["metadata"]["version"]
+    return {
+        canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"]
         for item in json.loads(report.read_text())["install"]
     }
+
+
+def test_the_gpu_build_requirements_resolve(template, tmp_path):
+    """What the GPU image installs (TF_VARIANT=gpu) resolves: the pinned TensorFlow with its
+    CUDA wheels."""
+    project = render(template, tmp_path / "project")
+    resolved = resolve_build_requirements(project, "gpu", tmp_path)
     version = pinned(project / "requirements.txt", "tensorflow-cpu")
     assert resolved.get("tensorflow") == version, resolved
     assert "tensorflow-cpu" not in resolved, "the GPU image would hold two TensorFlows"
@@ -274,7 +285,37 @@ def test_the_gpu_build_requirements_resolve(template, tmp_path):
     assert {"nvidia-cudnn-cu12", "nvidia-cublas-cu12"} <= cuda, sorted(resolved)
 
 
+def release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def test_the_tpu_build_requirements_resolve(template, tmp_path):
+    """What the TPU image installs (TF_VARIANT=tpu) resolves: the tensorflow-tpu that
+    requirements.txt's `# tpu:` line names (tensorflow-tpu lags TensorFlow's releases), no
+    later than the TensorFlow pin, with the TensorBoard of that line, the pinned Keras, and
+    libtpu."""
+    project = render(template, tmp_path / "project")
+    requirements = project / "requirements.txt"
+    tpu_line = re.search(r"^# tpu: (.*)$", requirements.read_text(), re.M)
+    assert tpu_line, "requirements.txt has no `# tpu:` line"
+    tpu = dict(pin.split("==") for pin in tpu_line[1].split())
+    assert set(tpu) == {"tensorflow-tpu", "tensorboard"}, tpu
+    assert release(tpu["tensorflow-tpu"]) <= release(pinned(requirements, "tensorflow-cpu"))
+
+    resolved = resolve_build_requirements(project, "tpu", tmp_path)
+    assert resolved.get("tensorflow-tpu") == tpu["tensorflow-tpu"], resolved
+    assert not {"tensorflow", "tensorflow-cpu"} & set(resolved), "two TensorFlows in the image"
+    assert resolved.get("tensorboard") == tpu["tensorboard"], resolved
+    assert resolved.get("keras") == pinned(requirements, "keras"), resolved
+    assert "libtpu" in resolved, sorted(resolved)
+
+
 # ---------------------------------------------------------------- the prebuilt image
+
+
+# A Keras older than the trainer needs (3.7, for BackupAndRestore's double_checkpoint), as an
+# image built when TensorFlow 2.17 came out may carry: the package must replace it.
+IMAGE_KERAS = "keras==3.4.1"
 
 
 def image_runtime(executor_image: str) -> tuple[str, str]:
@@ -301,16 +342,21 @@ def build_sdist(project: Path, out_dir: Path) -> Path:
 
 
 def test_the_prebuilt_images_tensorflow_trains_the_sdist_as_vertex_installs_it(template, tmp_path):
-    """On the prebuilt path the job runs the image's TensorFlow and Keras, not the pins. A
-    virtualenv with the image's Python and the TensorFlow its name says (with the Keras that
-    pip brings for it, and cloudml-hypertune, which the images carry) gets the sdist through
-    `pip install <sdist>`, as Vertex AI installs it, and trains one epoch, exports and serves."""
+    """On the prebuilt path the job runs the image's TensorFlow, the one requirements.txt pins,
+    and the pinned Keras, which the package installs over the image's own. A virtualenv stands
+    in for the image: its Python and the TensorFlow its name says, an older Keras than the
+    trainer needs (IMAGE_KERAS), and cloudml-hypertune, which the images carry. It gets the
+    sdist through `pip install <sdist>`, as Vertex AI installs it, and trains one epoch, exports
+    and serves."""
     project = render(template, tmp_path / "project", container="prebuilt")
     cloud = yaml.safe_load((project / "config/cloud.yaml").read_text())
     tf_minor, python_version = image_runtime(cloud["executor_images"]["cpu"])
+    requirements = project / "requirements.txt"
+    assert pinned(requirements, "tensorflow-cpu").startswith(f"{tf_minor}."), "pins disagree"
     bin_dir = new_virtualenv(tmp_path / "image", python_of(python_version))
     pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet"]
-    run([*pip, f"tensorflow-cpu=={tf_minor}.*", "cloudml-hypertune"], env=env_with(bin_dir))
+    image_packages = [f"tensorflow-cpu=={tf_minor}.*", IMAGE_KERAS, "cloudml-hypertune"]
+    run([*pip, *image_packages], env=env_with(bin_dir))
     run([*pip, str(build_sdist(project, tmp_path / "dist"))], env=env_with(bin_dir))
 
     elsewhere = tmp_path / "elsewhere"
@@ -334,7 +380,7 @@ def test_the_prebuilt_images_tensorflow_trains_the_sdist_as_vertex_installs_it(t
         ],
         env=env_with(bin_dir),
     ).stdout.split()
-    assert versions[0].startswith(f"{tf_minor}."), versions
+    assert versions == [pinned(requirements, "tensorflow-cpu"), pinned(requirements, "keras")]
     assert (job_dir / "model/saved_model.pb").is_file(), result.stderr[-3000:]
     predictions = local_predict(
         job_dir / "model",

@@ -171,3 +171,30 @@ def test_the_model_type_choices_are_the_trainers(default_project):
         default_project, "from trainer.hparams import MODEL_TYPES; print(list(MODEL_TYPES))"
     )
     assert repr(choices("model_type")) == printed.strip()
+
+
+def test_a_prebuilt_project_passes_its_tests_on_its_own_pins(rendered, tmp_path):
+    """A prebuilt project pins its image's TensorFlow and a Keras for the image's Python:
+    `make install` builds a virtualenv of those pins, and `make test` passes on it."""
+    project = rendered({"container": "prebuilt"})
+    venv = tmp_path / "venv"
+    run(["make", "--silent", "install", f"VENV={venv}"], cwd=project, timeout=1800)
+    printed = run(
+        [
+            str(venv / "bin/python"),
+            "-c",
+            "from importlib.metadata import version as v; "
+            "print(v('tensorflow-cpu'), v('keras'), v('tensorboard'))",
+        ],
+        cwd=project,
+    ).stdout.split()
+    requirements = (project / "requirements.txt").read_text()
+    pins = [
+        re.search(rf"^{name}==([^;\s]+)", requirements, re.M)[1]
+        for name in ("tensorflow-cpu", "keras", "tensorboard")
+    ]
+    assert printed == pins
+    release = copier_config()["prebuilt_tensorflow"]["default"]["2.17"]
+    assert pins == [release["tensorflow"], release["keras"], release["tensorboard"]]
+    result = run(["make", "--silent", "test", f"VENV={venv}"], cwd=project, timeout=1800)
+    assert re.search(r"\d+ passed", result.stdout), result.stdout

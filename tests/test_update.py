@@ -10,6 +10,7 @@ would. Projects are copied at OLD, committed, and updated with the `copier` CLI,
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -464,3 +465,43 @@ def test_the_template_job_installs_the_pinned_copier(default_project):
         check=False,
     ).stdout.split()
     assert len(pins) == 1, pins
+
+
+# ---------------------------------------------------------------- a relative template path
+
+
+def test_a_relative_template_path_is_named_with_its_fix(template, tmp_path):
+    """`copier copy ../template project` records '../template' as given; from the project that
+    leads nowhere, and copier itself says only "Updating is only supported in git-tracked
+    templates". `make check-update` names the path and the fix; once _src_path is the absolute
+    path of the template's clone, it checks again."""
+    work = tmp_path / "work"
+    work.mkdir()
+    relative = os.path.relpath(template, work)
+    run([str(VENV_BIN / "copier"), "copy", "--trust", "--defaults", relative, "project"], cwd=work)
+    project = work / "project"
+    assert answers(project)["_src_path"] == relative
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "generated from the template")
+    update = run(
+        [str(VENV_BIN / "copier"), "update", "--trust", "--defaults"], cwd=project, check=False
+    )
+    assert "Updating is only supported in git-tracked templates" in update.stderr
+
+    refused = check_update(project)
+    assert refused.returncode != 0
+    # One error line (and make's own note that the target failed).
+    (line,) = [line for line in refused.stderr.splitlines() if not line.startswith("make")]
+    assert line.startswith(f"error: .copier-answers.yml's _src_path '{relative}' does not lead")
+    assert "set _src_path to the template's git URL or to the absolute path of its git clone" in (
+        line
+    )
+
+    edit(
+        project / ".copier-answers.yml",
+        replace_once(f"_src_path: {relative}\n", f"_src_path: {template}\n"),
+    )
+    git(project, "commit", "-qam", "the template's absolute path")
+    checked = check_update(project, "fail")
+    assert checked.returncode == 0, checked.stderr
+    assert "Up to date with the template." in checked.stdout

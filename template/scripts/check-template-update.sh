@@ -19,6 +19,26 @@ if ! command -v "$copier" >/dev/null; then
     exit 1
 fi
 
+# Copier reads _src_path from the folder it runs in, the project: a local path must lead to the
+# template's git repository from here, or update and check-update only say "Updating is only
+# supported in git-tracked templates".
+source=$(sed -n "s/^_src_path: *['\"]\{0,1\}\([^'\"]*\)['\"]\{0,1\} *$/\1/p" .copier-answers.yml)
+case "$source" in
+    *://* | git@* | gh:* | gl:* | *.git | *.git/) ;; # a git URL: copier clones it
+    *)
+        path=${source/#\~/$HOME}
+        if [ ! -f "$path" ] && { [ ! -d "$path" ] ||
+            [ "$(git -C "$path" rev-parse --show-toplevel 2>/dev/null)" != "$(cd "$path" && pwd -P)" ]; }; then
+            echo "error: .copier-answers.yml's _src_path '$source' does not lead to the template's git" \
+                "repository from this project (copier reads a relative path from the folder it runs in)," \
+                "so copier update cannot find the template: set _src_path to the template's git URL or" \
+                "to the absolute path of its git clone, commit, and run make check-update again" \
+                "(docs/updating.md)" >&2
+            exit 1
+        fi
+        ;;
+esac
+
 status=0
 "$copier" check-update --quiet || status=$?
 case "$status" in

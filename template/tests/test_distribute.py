@@ -219,7 +219,10 @@ def test_other_workers_write_to_scratch_that_is_removed(tmp_path):
 def test_the_keras_pin_is_a_version_the_multi_worker_fix_was_proven_on():
     from trainer import keras_compat  # noqa: PLC0415 -- imports Keras
 
-    requirements = (Path(__file__).parent.parent / "requirements.txt").read_text()
+    root = Path(__file__).parent.parent
+    if re.search(r"^container: '?prebuilt'?$", (root / "config/cloud.yaml").read_text(), re.M):
+        pytest.skip("on a prebuilt image the submit refuses the tiers of several machines")
+    requirements = (root / "requirements.txt").read_text()
     major, minor = re.search(r"^keras==(\d+)\.(\d+)\.", requirements, re.MULTILINE).groups()
     assert (int(major), int(minor)) in keras_compat.PROVEN_ON
 

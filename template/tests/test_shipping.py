@@ -5,6 +5,7 @@ that requirements.txt does not install (so nothing from workflow/ either)."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -30,7 +31,7 @@ def job_sources(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.glob(f"{JOB_PACKAGE}/**/*.py")}
 
 
-def test_the_sdist_holds_the_job_package_and_setup_py_alone(tmp_path):
+def test_the_sdist_holds_the_job_package_setup_py_and_requirements_txt_alone(tmp_path):
     sdist = package.build_sdist(ROOT, tmp_path)
     with tarfile.open(sdist) as archive:
         # Every file sits under one top folder, <name>-<version>/.
@@ -38,7 +39,28 @@ def test_the_sdist_holds_the_job_package_and_setup_py_alone(tmp_path):
     shipped = {
         f for f in files if f not in SDIST_METADATA and not f.split("/")[0].endswith(".egg-info")
     }
-    assert shipped == {"setup.py", *job_sources(ROOT)}
+    assert shipped == {"setup.py", "requirements.txt", *job_sources(ROOT)}
+
+
+def test_the_package_asks_for_the_pinned_keras_and_nothing_else(tmp_path):
+    """On a prebuilt image, pip installs the package's requirements over the image's own: the
+    exact Keras of requirements.txt, never a second TensorFlow. Read as pip reads the sdist."""
+    sdist = package.build_sdist(ROOT, tmp_path / "dist")
+    report = tmp_path / "report.json"
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--no-deps"),
+            *("--no-build-isolation", "--no-index", "--ignore-installed"),
+            *("--report", str(report), str(sdist)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (installed,) = json.loads(report.read_text())["install"]
+    (keras,) = [
+        line for line in requirement_lines(ROOT / "requirements.txt") if line.startswith("keras==")
+    ]
+    assert installed["metadata"]["requires_dist"] == [keras]
 
 
 def project_copy(tmp_path: Path) -> Path:

@@ -199,10 +199,10 @@ def make_plan(args: argparse.Namespace, root: Path) -> Plan:
         # Checked first: pinning the image's TensorFlow would not help here.
         if len(pools) > 1:
             raise preflight.PreflightError(
-                f"{tier} trains on several machines, and a prebuilt image runs its own Keras, "
-                "on which the trainer's multi-worker fix (trainer/keras_compat.py, proven on "
-                "the Keras that requirements.txt pins) does not apply: fit would fail "
-                "(keras-team/keras#20585). Use the custom container: --container custom"
+                f"{tier} trains on several machines, and the trainer's multi-worker fix "
+                "(trainer/keras_compat.py) is proven on the custom container's TensorFlow and "
+                "Keras only, not on a prebuilt image's: fit would fail (keras-team/keras#20585). "
+                "Use the custom container: --container custom"
             )
         preflight.executor_matches_pin(executor, root / "requirements.txt")
         sdist = package.build_sdist(root, root / BUILD_DIR / digest)
