@@ -3,8 +3,10 @@ raw CSV file made for it (missing values written three ways, a column the schema
 its config edited as a team would, and its own `make test` must pass.
 
 The cases are drawn with a fixed seed, so that every run checks the same ones: together they
-take 1 to 6 numeric and 0 to 4 categorical columns, 2 classes and 12, a regression label near
-1e6, 40 rows and 2,000. The first case is the project of issue 21, whose metrics test failed.
+take 0 to 6 numeric and 0 to 4 categorical columns, 2 classes, 3 and 12, a regression label
+near 1e6, 40 rows and 2,000, and every task type with every model family. The first case is the
+project of issue 21, whose metrics test failed. This is where the template's tests run the
+generated suite on the trainer's code (tests/test_render.py lints every render).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VENV_BIN, choices, render, run
+from conftest import VENV_BIN, render, run
 
 SEED = 21
 MAKE_VENV = f"VENV={VENV_BIN.parent}"
@@ -48,24 +50,23 @@ class Case:
 
 
 def _cases() -> list[Case]:
-    """Issue 21's project, then five drawn with SEED so that the six cover every count."""
+    """Issue 21's project, then six more: together they take every task type with every model
+    family, features of one kind only (numbers; categories, for each task type), and the
+    counts above. The team's machine for BASIC is drawn with SEED."""
     rng = random.Random(SEED)
-    model_types = choices("model_type")
-    # (task type, classes, rows): many classes need enough rows for each to reach the split.
+    # (task type, classes, numeric, categorical, rows, model type): many classes need enough
+    # rows for each to reach the split.
     kinds = [
-        ("classification", 2, 40),
-        ("classification", 12, 2000),
-        ("regression", 0, 40),
-        ("regression", 0, 2000),
-        ("classification", 2, 2000),
+        ("classification", 3, 3, 2, 2000, "dnn"),
+        ("classification", 2, 1, 4, 40, "wide_deep"),
+        ("classification", 12, 5, 0, 2000, "linear"),
+        ("classification", 2, 0, 3, 2000, "dnn"),
+        ("regression", 0, 4, 1, 40, "dnn"),
+        ("regression", 0, 6, 3, 2000, "linear"),
+        ("regression", 0, 0, 2, 2000, "wide_deep"),
     ]
-    numeric = rng.sample([1, 2, 4, 5, 6], 5)
-    categorical = [*rng.sample([0, 1, 3, 4], 4), rng.randint(0, 4)]
-    cases = [Case("classification", 3, 3, 2, 2000, "dnn", "n1-standard-16")]
-    for (task_type, classes, rows), n, c in zip(kinds, numeric, categorical, strict=True):
-        model_type = rng.choice(model_types)
-        cases.append(Case(task_type, classes, n, c, rows, model_type, rng.choice(TEAM_MACHINES)))
-    return cases
+    machines = ["n1-standard-16", *(rng.choice(TEAM_MACHINES) for _ in kinds[1:])]
+    return [Case(*kind, machine) for kind, machine in zip(kinds, machines, strict=True)]
 
 
 def write_raw_csv(path: Path, case: Case, seed: int) -> dict:
