@@ -157,8 +157,9 @@ def _contents(directory: Path) -> dict[str, bytes]:
         (
             [],
             "error: {houses}: the label column 'species' is not in the header (listing_id, city, "
-            "rooms, notes, area_m2, price); the project's schema (trainer/features.py) reads "
-            "them: apply the proposal of `make schema RAW_DATA={houses}` (copier update)",
+            "rooms, notes, area_m2, price); apply the schema that `make schema "
+            "RAW_DATA={houses}` proposes for this file (copier update), or rename the columns "
+            "as trainer/features.py declares them",
         ),
     ],
     ids=["another-label", "other-columns"],
@@ -433,9 +434,9 @@ def _with_text_in_line_5(header: str, rows: list[str]) -> list[str]:
             ],
             "error: {raw}: declared column(s) island, sex missing from the header (species, race "
             "group, bill_length_mm, bill_depth_mm, flipper_length_mm, body_mass_g, se-x, year); "
-            "'se-x' is not a usable column name: rename it sex; the project's schema "
-            "(trainer/features.py) reads them: apply the proposal of `make schema "
-            "RAW_DATA={raw}` (copier update), or rename the columns",
+            "'se-x' is not a usable column name: rename it sex; apply the schema that `make "
+            "schema RAW_DATA={raw}` proposes for this file (copier update), or rename the "
+            "columns as trainer/features.py declares them",
         ),
         (
             _with_text_in_line_5,

@@ -364,8 +364,8 @@ def test_data_lacking_the_projects_columns_is_refused(tmp_path, capsys):
         f"error: {tmp_path}/raw.csv: declared column(s) {absent} missing from the header ("
     )
     assert line.endswith(
-        "the project's schema (trainer/features.py) reads them: apply the proposal of "
-        f"`make schema RAW_DATA={tmp_path}/raw.csv` (copier update), or rename the columns"
+        f"apply the schema that `make schema RAW_DATA={tmp_path}/raw.csv` proposes for this "
+        "file (copier update), or rename the columns as trainer/features.py declares them"
     )
 
 

@@ -741,8 +741,8 @@ NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 def _schema_fix(path: str) -> str:
     """The fix `prepare` names when the data do not fit the project's schema."""
     return (
-        "the project's schema (trainer/features.py) reads them: apply the proposal of "
-        f"`make schema RAW_DATA={shlex.quote(path)}` (copier update), or rename the columns"
+        f"apply the schema that `make schema RAW_DATA={shlex.quote(path)}` proposes for this "
+        "file (copier update), or rename the columns as trainer/features.py declares them"
     )
 
 
@@ -752,8 +752,9 @@ def check_columns(csv_file: CsvFile, schema: Schema, label: str) -> None:
     if label != schema.label:
         raise CsvError(
             f"--label {label}: the project's schema (trainer/features.py) reads the label "
-            f"'{schema.label}'; apply the proposal of `make schema RAW_DATA={csv_file.path} "
-            f"LABEL={label}` first (copier update), then prepare without --label"
+            f"'{schema.label}'; apply the proposal of `make schema "
+            f"RAW_DATA={shlex.quote(csv_file.path)} LABEL={label}` first (copier update), then "
+            "prepare without --label"
         )
     if label not in csv_file.header:
         raise CsvError(
