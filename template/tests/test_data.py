@@ -162,6 +162,15 @@ def test_a_label_with_too_many_classes_draws_a_warning(tmp_path, rows, models, w
     assert (warning in data.proposal_text(proposal, str(source), None, "copier")) == warned
 
 
+def test_a_label_with_a_single_class_draws_a_warning_in_the_proposal(tmp_path):
+    rows = [row | {"target": "low"} for row in synthetic_rows(CLASSIFICATION, 100, seed=14)]
+    proposal = data.propose_schema(data.describe(write_csv(tmp_path / "one.csv", rows)), "target")
+    assert proposal.warnings == [
+        "the label 'target' has a single class: a classifier needs at least two, and "
+        "`make prepare` and training refuse it; choose another label (LABEL=...)"
+    ]
+
+
 def test_a_name_column_stays_out_of_the_categorical_features_with_the_reason(tmp_path):
     source = write_csv(
         tmp_path / "cars.csv", _with_models(synthetic_rows(CLASSIFICATION, 400, seed=13), 311)

@@ -693,6 +693,11 @@ def propose_schema(description: Description, label: str) -> Proposal:
         shown = ", ".join(sorted(target.values)[:MAX_INTEGER_CLASSES])
         task_type, reason = "classification", f"the label has {target.distinct} classes: {shown}"
         warnings += _too_many_classes(target)
+        if target.distinct == 1:
+            warnings.append(
+                f"the label '{label}' has a single class: a classifier needs at least two, and "
+                "`make prepare` and training refuse it; choose another label (LABEL=...)"
+            )
     numeric, categorical, left_out = [], [], {}
     for stats in description.columns:
         if stats.name == label:
