@@ -8,10 +8,15 @@ project, as `make prepare` runs it."""
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import math
+import os
 import shlex
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +29,9 @@ from workflow import data
 
 SAMPLE = ROOT / "template" / "data"
 PYTHON = str(VENV_BIN / "python")
+MAKE_VENV = f"VENV={VENV_BIN.parent}"
+PENGUIN = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year"
+ADELIE = "Adelie,Torgersen,39.1,18.7,181,3750,male,2007"
 
 
 def _prepare(project: Path, out: Path, source: Path, *flags: str, check: bool = True):
@@ -129,14 +137,46 @@ def test_a_new_layout_replaces_the_old_files(default_project, tmp_path):
     ]
 
 
-def test_data_the_schema_does_not_read_gets_no_stats_file(default_project, tmp_path):
-    """The previous stats file described the files just replaced: it goes too."""
+def _contents(directory: Path) -> dict[str, bytes]:
+    """The files of `directory`, hidden ones apart."""
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(directory.iterdir())
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--label", "price"],
+            "error: --label price: the project's schema (trainer/features.py) reads the label "
+            "'species'; apply the proposal of `make schema RAW_DATA={houses} LABEL=price` first",
+        ),
+        (
+            [],
+            "error: {houses}: the label column 'species' is not in the header (listing_id, city, "
+            "rooms, notes, area_m2, price); apply the schema that `make schema "
+            "RAW_DATA={houses}` proposes for this file (copier update), or rename the columns "
+            "as trainer/features.py declares them",
+        ),
+    ],
+    ids=["another-label", "other-columns"],
+)
+def test_data_the_schema_does_not_read_is_refused_and_the_split_stays(
+    default_project, tmp_path, flags, message
+):
+    """Before, it replaced the split and deleted the stats file, and exited 0."""
     out = tmp_path / "out"
     _prepare(default_project, out, SAMPLE / "penguins.csv")
+    before = _contents(out)
     houses = write_houses(tmp_path / "houses.csv")
-    result = _prepare(default_project, out, houses, "--label", "price")
-    assert f"warning: {out}/stats.json not written: the label is 'price'" in result.stdout
-    assert not (out / "stats.json").exists()
+    result = _prepare(default_project, out, houses, *flags, check=False)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(message.format(houses=houses))
+    assert _contents(out) == before
 
 
 def test_the_instances_are_eval_penguins_of_each_species_in_order(default_project):
@@ -333,11 +373,11 @@ def test_the_copier_line_of_make_schema_runs_as_printed_and_training_follows(
             ["--eval-fraction=0.3"],
             "the split fractions sum to 1.1",
         ),
-        ("species,island\nAdelie,Dream\nGentoo\n", [], "line 3: 1 fields, but the header has 2"),
+        (f"{PENGUIN}\n{ADELIE}\nGentoo\n", [], "line 3: 1 fields, but the header has 8"),
         (
-            "species,island\nAdelie,Dream\nGentoo,Biscoe,male\n",
+            f"{PENGUIN}\n{ADELIE}\n{ADELIE},male\n",
             [],
-            "line 3: 3 fields, but the header has 2",
+            "line 3: 9 fields, but the header has 8",
         ),
     ],
     ids=["missing-file", "no-header", "no-label", "bad-fractions", "short-row", "long-row"],
@@ -354,3 +394,138 @@ def test_bad_input_is_one_error_and_writes_nothing(
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+# ------------------------------------------------------- refusals and interruptions lose nothing
+
+
+@pytest.fixture(scope="module")
+def prepared(template, tmp_path_factory) -> Path:
+    """A default project whose data/ holds the sample's split, instances and stats file, as
+    `make prepare` left them."""
+    project = render(template, tmp_path_factory.mktemp("prepared") / "project")
+    run(["make", "--silent", "prepare", MAKE_VENV], cwd=project)
+    assert (project / "data/stats.json").is_file()
+    return project
+
+
+def _sample(edit) -> str:
+    header, *rows = (SAMPLE / "penguins.csv").read_text().splitlines()
+    return "\n".join(edit(header, rows)) + "\n"
+
+
+def _with_text_in_line_5(header: str, rows: list[str]) -> list[str]:
+    fields = rows[3].split(",")
+    fields[2] = "about 40"  # bill_length_mm
+    return [header, *rows[:3], ",".join(fields), *rows[4:]]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda header, rows: [header],
+            "error: {raw}, line 1: a header and no data rows after it; add the rows to prepare",
+        ),
+        (
+            lambda header, rows: [
+                header.replace("island", "race group").replace("sex", "se-x"),
+                *rows,
+            ],
+            "error: {raw}: declared column(s) island, sex missing from the header (species, race "
+            "group, bill_length_mm, bill_depth_mm, flipper_length_mm, body_mass_g, se-x, year); "
+            "'se-x' is not a usable column name: rename it sex; apply the schema that `make "
+            "schema RAW_DATA={raw}` proposes for this file (copier update), or rename the "
+            "columns as trainer/features.py declares them",
+        ),
+        (
+            _with_text_in_line_5,
+            "error: {raw}, line 5: column 'bill_length_mm' has the value 'about 40', but the "
+            "project's schema reads 'bill_length_mm' as a number; correct the value (NA if it is "
+            "missing), or apply the schema `make schema` proposes for this file",
+        ),
+        (
+            lambda header, rows: [header, *(row for row in rows if row.startswith("Adelie,"))],
+            "error: {raw}: the label 'species' has a single class ('Adelie') in all 152 labelled "
+            "rows: a classifier needs at least two; choose another label (make schema "
+            "LABEL=...), or add rows of the other classes",
+        ),
+    ],
+    ids=["header-only", "unusable-names", "text-in-a-number", "one-class"],
+)
+def test_make_prepare_refuses_with_one_line_and_leaves_data_as_it_was(prepared, edit, message):
+    """Each of these replaced the split, emptied or left stale instances, deleted the stats file
+    and exited 0."""
+    raw = prepared / "raw.csv"
+    raw.write_text(_sample(edit))
+    before = _contents(prepared / "data")
+    result = run(
+        ["make", "--silent", "prepare", MAKE_VENV, f"RAW_DATA={raw}"], cwd=prepared, check=False
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error == message.format(raw=raw)
+    assert _contents(prepared / "data") == before
+    assert [p.name for p in (prepared / "data").iterdir() if p.name.startswith(".")] == []
+
+
+def _open_for_writing(fifo: Path, reader: subprocess.Popen) -> int:
+    """The writing end of a named pipe, once `reader` has opened the other end."""
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as err:
+            if err.errno != errno.ENXIO or reader.poll() is not None:
+                pytest.fail(f"prepare did not open {fifo}: {reader.communicate()}")
+            time.sleep(0.05)
+            continue
+        os.set_blocking(fd, True)
+        return fd
+
+
+def test_a_prepare_killed_mid_write_leaves_data_as_it_was(prepared, tmp_path):
+    """The raw data come through a named pipe that stays open, so that prepare is surely in the
+    middle of writing when it is killed: the files already in data/ stay as they were, its
+    temporary files match none of the globs that read data/, and the next prepare removes them."""
+    data_dir = prepared / "data"
+    before = _contents(data_dir)
+    fifo = tmp_path / "raw.csv"
+    os.mkfifo(fifo)
+    prepare = [PYTHON, "-m", "workflow.data", "prepare"]
+    flags = ["--out-dir", "data", "--instances", "data/instances.json"]
+    process = subprocess.Popen(
+        [*prepare, str(fifo), *flags, "--shards", "3"],
+        cwd=prepared,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    header, *rows = (SAMPLE / "penguins.csv").read_text().splitlines()
+    fd = _open_for_writing(fifo, process)
+    with os.fdopen(fd, "w") as pipe:
+        pipe.write("\n".join([header, *rows * 100]) + "\n")  # 34,400 rows, ~1.5 MB
+        pipe.flush()
+
+        def temporary() -> list[Path]:
+            return [p for p in data_dir.iterdir() if p.name.startswith(".")]
+
+        deadline = time.monotonic() + 300  # against a hang, not a measure
+        while not any(p.stat().st_size for p in temporary()):  # rows in them, not yet complete
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "prepare wrote no rows"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    left = temporary()
+    assert left
+    assert _contents(data_dir) == before
+
+    globs = run(
+        ["make", "--dry-run", "train", "stage-data", MAKE_VENV], cwd=prepared, check=True
+    ).stdout
+    assert "data/train.csv" in globs
+    assert not any(p.name in globs for p in left), globs
+
+    run([*prepare, "data/penguins.csv", *flags], cwd=prepared)
+    assert temporary() == []
+    assert _contents(data_dir) == before  # the sample again: the same files

@@ -162,6 +162,15 @@ def test_a_label_with_too_many_classes_draws_a_warning(tmp_path, rows, models, w
     assert (warning in data.proposal_text(proposal, str(source), None, "copier")) == warned
 
 
+def test_a_label_with_a_single_class_draws_a_warning_in_the_proposal(tmp_path):
+    rows = [row | {"target": "low"} for row in synthetic_rows(CLASSIFICATION, 100, seed=14)]
+    proposal = data.propose_schema(data.describe(write_csv(tmp_path / "one.csv", rows)), "target")
+    assert proposal.warnings == [
+        "the label 'target' has a single class: a classifier needs at least two, and "
+        "`make prepare` and training refuse it; choose another label (LABEL=...)"
+    ]
+
+
 def test_a_name_column_stays_out_of_the_categorical_features_with_the_reason(tmp_path):
     source = write_csv(
         tmp_path / "cars.csv", _with_models(synthetic_rows(CLASSIFICATION, 400, seed=13), 311)
@@ -215,7 +224,9 @@ def _features_of(row: dict[str, str]) -> dict[str, object]:
 
 def test_prepare_writes_the_first_eval_row_of_each_label_as_instances(tmp_path):
     rows = synthetic_rows(SCHEMA, 300, seed=7)
-    for row in rows:  # a missing value of each type in every row, as pandas writes them
+    # A missing value of each type, as pandas writes them, in all but the last 50 rows: there,
+    # training learns the columns' statistics (a column with no value is refused).
+    for row in rows[:250]:
         row.update(
             dict.fromkeys(SCHEMA.numeric[:1], "NaN") | dict.fromkeys(SCHEMA.categorical[:1], "")
         )
@@ -238,18 +249,183 @@ def test_prepare_writes_the_first_eval_row_of_each_label_as_instances(tmp_path):
     assert all(i[name] == "" for i in instances for name in SCHEMA.categorical[:1])
 
 
-@pytest.mark.skipif(
-    set(SCHEMA.features) <= set(CLASSIFICATION.columns), reason="the project reads these columns"
-)
-def test_prepare_keeps_the_instances_when_the_data_lacks_the_projects_features(tmp_path, capsys):
-    source = write_csv(tmp_path / "all.csv", synthetic_rows(CLASSIFICATION, 50, seed=9))
+# ------------------------------------------------------------- prepare refuses, and loses nothing
+
+
+def _contents(directory: Path) -> dict[str, bytes]:
+    """Every file in `directory`, hidden ones included."""
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def _refused(tmp_path: Path, capsys, rows: list[dict[str, str]] | str, *flags: str) -> str:
+    """Prepares good data, then `rows` (or a CSV text) over it: prepare must refuse, with one
+    error line, and leave the split, instances and stats file as they were. Returns the line."""
+    out = tmp_path / "out"
+    good = write_csv(tmp_path / "good.csv", synthetic_rows(SCHEMA, 300, seed=20))
+    assert data.main(["prepare", str(good), "--out-dir", str(out)]) == 0
+    assert {"instances.json", "stats.json"} <= set(os.listdir(out))
+    before = _contents(out)
+    capsys.readouterr()
+    raw = tmp_path / "raw.csv"
+    if isinstance(rows, str):
+        raw.write_text(rows)
+    else:
+        write_csv(raw, rows)
+    assert data.main(["prepare", str(raw), "--out-dir", str(out), *flags]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert _contents(out) == before
+    return line
+
+
+NUMBERS = SCHEMA.numeric or (() if SCHEMA.is_classification else (SCHEMA.label,))
+
+
+def test_a_header_without_rows_is_refused(tmp_path, capsys):
+    header = ",".join(["unused_note", *SCHEMA.columns])
+    line = _refused(tmp_path, capsys, header + "\n")
+    assert line == (
+        f"error: {tmp_path}/raw.csv, line 1: a header and no data rows after it; add the rows "
+        "to prepare"
+    )
+
+
+@pytest.mark.skipif(not NUMBERS, reason="the project reads no numeric column")
+def test_text_in_a_numeric_column_is_refused_by_its_raw_line(tmp_path, capsys):
+    rows = synthetic_rows(SCHEMA, 300, seed=21)
+    rows[6][NUMBERS[0]] = "twelve"  # line 8: the header, then rows 0 to 6
+    assert _refused(tmp_path, capsys, rows) == (
+        f"error: {tmp_path}/raw.csv, line 8: column '{NUMBERS[0]}' has the value 'twelve', but "
+        f"the project's schema reads '{NUMBERS[0]}' as a number; correct the value (NA if it is "
+        "missing), or apply the schema `make schema` proposes for this file"
+    )
+
+
+@pytest.mark.skipif(not SCHEMA.is_classification, reason="a regression has no classes")
+def test_a_label_with_a_single_class_is_refused(tmp_path, capsys):
+    rows = [row | {SCHEMA.label: "low"} for row in synthetic_rows(SCHEMA, 300, seed=22)]
+    assert _refused(tmp_path, capsys, rows) == (
+        f"error: {tmp_path}/raw.csv: the label '{SCHEMA.label}' has a single class ('low') in "
+        "all 300 labelled rows: a classifier needs at least two; choose another label (make "
+        "schema LABEL=...), or add rows of the other classes"
+    )
+
+
+@pytest.mark.skipif(not SCHEMA.is_classification, reason="a regression has no classes")
+def test_an_evaluation_class_that_training_never_sees_is_refused_by_its_line(tmp_path, capsys):
+    rows = [row for row in synthetic_rows(SCHEMA, 300, seed=23) if row[SCHEMA.label] != "high"]
+    splitter = data.Splitter(data.split_percents(0.8, 0.2, 0.0))
+    for i in range(1000):  # a row of a third class that the hash sends to eval.csv
+        row = rows[0] | {"unused_note": f"rare {i}", SCHEMA.label: "high"}
+        cleaned = [data.MISSING if v in data.MISSING_TOKENS else v for v in row.values()]
+        if splitter.split_of(cleaned) == "eval":
+            break
+    rows.append(row)
+    assert _refused(tmp_path, capsys, rows) == (
+        f"error: {tmp_path}/raw.csv, line {len(rows) + 1}: the label value 'high' falls in "
+        "eval.csv but in no training row, and a model cannot learn a class it never sees; add "
+        "rows of it, or leave them out"
+    )
+
+
+def test_a_declared_column_under_an_unusable_name_is_refused_with_the_rename(tmp_path, capsys):
+    name = SCHEMA.features[0]
+    unusable = f"{name[0]} {name[1:]}"
+    rows = [
+        {unusable if key == name else key: value for key, value in row.items()}
+        for row in synthetic_rows(SCHEMA, 300, seed=24)
+    ]
+    line = _refused(tmp_path, capsys, rows)
+    assert line.startswith(
+        f"error: {tmp_path}/raw.csv: declared column(s) {name} missing from the header ("
+    )
+    assert line.endswith(f"); '{unusable}' is not a usable column name: rename it {name}")
+
+
+def test_a_feature_without_any_value_is_refused(tmp_path, capsys):
+    name = SCHEMA.features[0]
+    rows = [row | {name: "NA"} for row in synthetic_rows(SCHEMA, 300, seed=25)]
+    line = _refused(tmp_path, capsys, rows)
+    assert line.startswith(f"error: {tmp_path}/raw.csv: column(s) {name} have no value in any")
+    assert line.endswith(
+        "training rows; fill them in, or leave them out of the features (apply the schema "
+        "`make schema` proposes)"
+    )
+
+
+def test_a_row_without_a_key_is_refused_by_its_line(tmp_path, capsys):
+    rows = synthetic_rows(SCHEMA, 300, seed=26)
+    rows[9]["unused_note"] = ""
+    assert _refused(tmp_path, capsys, rows, "--key", "unused_note") == (
+        f"error: {tmp_path}/raw.csv, line 11: the key column 'unused_note' has no value; give "
+        "every row a key, or split without --key"
+    )
+
+
+def test_data_lacking_the_projects_columns_is_refused(tmp_path, capsys):
+    rows = synthetic_rows(SCHEMA, 300, seed=27)
+    absent = SCHEMA.features[-1]
+    for row in rows:
+        del row[absent]
+    line = _refused(tmp_path, capsys, rows)
+    assert line.startswith(
+        f"error: {tmp_path}/raw.csv: declared column(s) {absent} missing from the header ("
+    )
+    assert line.endswith(
+        f"apply the schema that `make schema RAW_DATA={tmp_path}/raw.csv` proposes for this "
+        "file (copier update), or rename the columns as trainer/features.py declares them"
+    )
+
+
+@pytest.mark.skipif(not SCHEMA.categorical, reason="the project reads no categorical column")
+def test_a_categorical_feature_with_a_value_per_row_draws_a_warning(tmp_path, capsys):
+    name = SCHEMA.categorical[0]
+    rows = [row | {name: f"value {i}"} for i, row in enumerate(synthetic_rows(SCHEMA, 300, 28))]
+    out = tmp_path / "out"
+    assert (
+        data.main(["prepare", str(write_csv(tmp_path / "raw.csv", rows)), "--out-dir", str(out)])
+        == 0
+    )
+    stats = json.loads((out / "stats.json").read_text())["train"]
+    [warning] = [line for line in capsys.readouterr().out.splitlines() if "warning" in line]
+    assert warning == (
+        f"warning: {out}/train.csv: the categorical feature '{name}' has "
+        f"{len(stats['vocabularies'][name])} distinct values in {stats['rows']} training rows: "
+        f"too many to learn from (more than {stats['rows'] // 2}); leave it out of "
+        "categorical_features (make schema proposes the features) unless you know it helps"
+    )
+
+
+def test_a_refusal_removes_the_directory_it_made(tmp_path):
+    source = tmp_path / "header_only.csv"
+    source.write_text(",".join(SCHEMA.columns) + "\n")
+    out = tmp_path / "new" / "data"
+    assert data.main(["prepare", str(source), "--out-dir", str(out)]) == 1
+    assert list(tmp_path.iterdir()) == [source]
+
+
+def test_temporary_files_of_a_dead_run_go_and_a_live_runs_stay(tmp_path):
+    """A killed prepare leaves its temporary files (TEMP_NAME): hidden, so that no glob of the
+    split picks them up. The next run removes those of processes that are gone."""
     out = tmp_path / "out"
     out.mkdir()
-    (out / "instances.json").write_text("kept\n")
-    assert data.main(["prepare", str(source), "--label", "target", "--out-dir", str(out)]) == 0
-    assert (out / "instances.json").read_text() == "kept\n"
-    assert "instances.json not written: the project's schema reads column(s)" in (
-        capsys.readouterr().out
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    left = out / f".train.csv.prepare-{dead.stdout.strip()}"
+    live = out / f".train.csv.prepare-{os.getppid()}"
+    for path in (left, live):
+        path.write_text("partial\n")
+    source = write_csv(tmp_path / "raw.csv", synthetic_rows(SCHEMA, 100, seed=29))
+    assert data.main(["prepare", str(source), "--out-dir", str(out)]) == 0
+    assert not left.exists()
+    assert live.exists()
+    assert sorted(os.listdir(out)) == sorted(
+        [live.name, "eval.csv", "instances.json", "stats.json", "train.csv"]
     )
 
 

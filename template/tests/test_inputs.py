@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import logging
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ import pytest
 from trainer import inputs
 from trainer.features import SCHEMA
 
-from conftest import synthetic_rows, write_csv
+from conftest import run_trainer, synthetic_rows, the_error_line, write_csv
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 def _train_on(tmp_path, train_file, eval_file=None):
@@ -149,3 +152,62 @@ def test_column_order_comes_from_each_files_header(tmp_path):
     assert inputs.scan([str(backward)], SCHEMA) == stats
     # repr: NaN == NaN
     assert repr(_first_batch(forward, stats.classes)) == repr(_first_batch(backward, stats.classes))
+
+
+def test_a_missing_declared_column_names_the_fix_in_the_jobs_one_error_line(tmp_path):
+    """After rendering for one's own columns, data/ still holds the sample's split."""
+    rows = synthetic_rows(SCHEMA, 20, seed=13)
+    absent = SCHEMA.features[-1]
+    columns = [c for c in rows[0] if c != absent]
+    path = write_csv(tmp_path / "train.csv", rows, columns)
+    result = run_trainer(
+        *("--train-files", str(path), "--eval-files", str(path), "--job-dir", str(tmp_path / "j")),
+        cwd=PROJECT,
+    )
+    assert the_error_line(result) == (
+        f"error: {path}: declared column(s) {absent} missing from the header "
+        f"({', '.join(columns)}); if you rendered the project for your own data, run "
+        "`make prepare RAW_DATA=<your csv>` (data/ holds the sample's split until you prepare "
+        "your own), or apply the schema `make schema RAW_DATA=<your csv>` proposes for these files"
+    )
+
+
+@pytest.mark.skipif(not SCHEMA.is_classification, reason="a regression has no classes")
+def test_a_label_with_a_single_class_is_refused_before_training(tmp_path):
+    """Before, the job exported a model with accuracy 0.0 and loss 0.0."""
+    rows = [row | {SCHEMA.label: "low"} for row in synthetic_rows(SCHEMA, 60, seed=14)]
+    path = write_csv(tmp_path / "train.csv", rows)
+    result = run_trainer(
+        *("--train-files", str(path), "--eval-files", str(path), "--job-dir", str(tmp_path / "j")),
+        cwd=PROJECT,
+    )
+    assert the_error_line(result) == (
+        f"error: {path}: the label '{SCHEMA.label}' has a single class ('low') in all 60 "
+        "training rows: a classifier needs at least two; choose another label, or add rows of "
+        "the other classes"
+    )
+    assert not (tmp_path / "j").exists()
+
+
+@pytest.mark.skipif(not SCHEMA.categorical, reason="the schema has no categorical feature")
+def test_a_categorical_feature_with_very_many_values_draws_a_warning(tmp_path, caplog):
+    name = SCHEMA.categorical[0]
+    rows = synthetic_rows(SCHEMA, 3000, seed=15)
+    for i, row in enumerate(rows):
+        row[name] = f"value {i % 1500}"
+    path = str(write_csv(tmp_path / "train.csv", rows))
+    with caplog.at_level(logging.WARNING):
+        stats = inputs.statistics(SCHEMA, [path], [path])
+    assert (
+        f"{path}: the categorical feature '{name}' has {len(stats.vocabularies[name])} distinct "
+        f"values in {stats.rows} training rows: too many to learn from (more than 1000); leave "
+        "it out of categorical_features (make schema proposes the features) unless you know it "
+        "helps"
+    ) in caplog.messages
+    caplog.clear()
+    for row in rows:
+        row[name] = "one value"
+    path = str(write_csv(tmp_path / "train.csv", rows))
+    with caplog.at_level(logging.WARNING):
+        inputs.statistics(SCHEMA, [path], [path])
+    assert not [m for m in caplog.messages if "categorical feature" in m]

@@ -142,7 +142,7 @@ def test_an_empty_or_absent_file_is_named(tmp_path):
 
 def test_the_instances_of_make_prepare_and_the_sample_pass(tmp_path):
     rows = synthetic_rows(SCHEMA, 200, seed=11)
-    for row in rows:  # missing values of both kinds, which prepare writes as null and ""
+    for row in rows[::2]:  # missing values of both kinds, which prepare writes as null and ""
         row.update(dict.fromkeys(SCHEMA.features, "NA"))
     out = tmp_path / "out"
     source = write_csv(tmp_path / "raw.csv", rows)

@@ -201,3 +201,20 @@ def test_with_fewer_files_than_workers_each_reads_all_and_the_chief_warns_once(t
         "Split the data into at least as many files as workers (make prepare SHARDS=2) so that "
         "each reads only its own."
     )
+
+
+@pytest.mark.skipif(not SCHEMA.is_classification, reason="a regression has no classes")
+def test_a_stats_file_of_a_single_class_is_refused_by_the_job(tmp_path):
+    """`make prepare` refuses such data; a stats file written otherwise is refused too."""
+    rows = [row | {SCHEMA.label: "low"} for row in synthetic_rows(SCHEMA, 60, seed=4)]
+    train = str(write_csv(tmp_path / "train.csv", rows))
+    stats_path = _write_stats(([train], [train]), tmp_path / "stats.json")
+    result = run_trainer(
+        *("--train-files", train, "--eval-files", train, "--job-dir", str(tmp_path / "job")),
+        *("--stats-file", str(stats_path)),
+        cwd=ROOT,
+    )
+    assert the_error_line(result).startswith(
+        f"error: {train}: the label '{SCHEMA.label}' has a single class ('low') in all 60 "
+        "training rows: a classifier needs at least two"
+    )

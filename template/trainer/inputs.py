@@ -22,6 +22,7 @@ from trainer.stats import (
     DescribedFiles,
     StatsFile,
     check_known_classes,
+    check_training_stats,
     parse_header,
     probe_crc32,
 )
@@ -274,6 +275,13 @@ def _check_training_names(files: list[str], described: DescribedFiles, stats_pat
         raise DataError(f"{stats_path}: two training files share a name in {', '.join(files)}")
 
 
+def _check_training_stats(stats: DataStats, schema: Schema, train_files: list[str]) -> None:
+    """A DataError for statistics no model can learn from; a warning for each categorical feature
+    with very many values."""
+    for warning in check_training_stats(stats, schema, _names(train_files)):
+        logging.warning("%s", warning)
+
+
 def statistics(
     schema: Schema, train_files: list[str], eval_files: list[str], stats_file: str | None = None
 ) -> DataStats:
@@ -287,11 +295,13 @@ def statistics(
     """
     if stats_file is None:
         stats = scan(train_files, schema)
+        _check_training_stats(stats, schema, train_files)
         scan(eval_files, schema, known_classes=stats.classes or None)
         return stats
     described = read_stats_file(stats_file, schema)
     _check_training_names(train_files, described.train, stats_file)
     stats = described.train.stats
+    _check_training_stats(stats, schema, train_files)
     checks = [(path, described.train) for path in train_files]
     eval_names = sorted(posixpath.basename(path) for path in eval_files)
     if eval_names == described.eval.names():

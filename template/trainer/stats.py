@@ -45,6 +45,22 @@ class DataError(ValueError):
     """Input data the trainer cannot use; the message names the file and the column."""
 
 
+# What to do when the data lack a declared column. Most often the schema is one's own, but data/
+# still holds the sample's split: `make prepare` has not been run on one's own CSV yet.
+MISSING_COLUMNS_FIX = (
+    "if you rendered the project for your own data, run `make prepare RAW_DATA=<your csv>` "
+    "(data/ holds the sample's split until you prepare your own), or apply the schema "
+    "`make schema RAW_DATA=<your csv>` proposes for these files"
+)
+# A categorical feature with more distinct values than this in the training rows draws a
+# warning: the linear and wide models one-hot encode it (a weight per value and class), the
+# stats file lists every value, and beyond about a thousand values hashing or leaving the column
+# out usually serves better. So does a feature with more values than half the training rows
+# (on average fewer than two rows per value), the rule by which `make schema` calls a column
+# free text.
+MAX_CATEGORIES = 1000
+
+
 def parse_header(path: str, first_line: str, schema: Schema) -> list[str]:
     """A file's column names from its first line, after checking that every declared column is
     among them. A spreadsheet's "CSV UTF-8" starts with a byte-order mark, which is not part of
@@ -57,7 +73,7 @@ def parse_header(path: str, first_line: str, schema: Schema) -> list[str]:
     if missing:
         raise DataError(
             f"{path}: declared column(s) {', '.join(missing)} missing from the header "
-            f"({', '.join(header)})"
+            f"({', '.join(header)}); {MISSING_COLUMNS_FIX}"
         )
     return header
 
@@ -153,6 +169,26 @@ class Accumulator:
             stats.vocabularies[column] = [value.decode() for value, _ in ranked]
         stats.classes = sorted(value.decode() for value in self.label_counter)
         return stats
+
+
+def check_training_stats(stats: DataStats, schema: Schema, description: str) -> list[str]:
+    """Refuses training statistics that cannot train a model: a classification label with a
+    single class (the model would learn to say it always, with a loss of 0). Returns warnings
+    about categorical features with very many values, naming each column and its count."""
+    if schema.is_classification and len(stats.classes) == 1:
+        raise DataError(
+            f"{description}: the label '{schema.label}' has a single class "
+            f"({stats.classes[0]!r}) in all {stats.rows} training rows: a classifier needs at "
+            "least two; choose another label, or add rows of the other classes"
+        )
+    return [
+        f"{description}: the categorical feature '{column}' has {count} distinct values in "
+        f"{stats.rows} training rows: too many to learn from (more than "
+        f"{min(MAX_CATEGORIES, stats.rows // 2)}); leave it out of categorical_features "
+        "(make schema proposes the features) unless you know it helps"
+        for column in schema.categorical
+        if (count := len(stats.vocabularies.get(column, ()))) > min(MAX_CATEGORIES, stats.rows / 2)
+    ]
 
 
 def check_known_classes(path: str, schema: Schema, labels, known: set[str]) -> None:

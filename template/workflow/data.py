@@ -27,9 +27,8 @@ import os
 import re
 import shlex
 import sys
-import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,40 +150,104 @@ def column_index(csv_file: CsvFile, column: str, role: str) -> int:
     return csv_file.header.index(column)
 
 
-class _AtomicWriters:
-    """CSV writers to temporary files that replace their targets only when all are complete,
-    so that a failure part-way leaves the previous files as they were."""
+# A temporary file of a run: hidden, beside its target, named for the process that writes it
+# (.train.csv.prepare-1234), so that no glob of the split's files (the Makefile's, the trainer's,
+# `make stage-data`'s) matches it, and a later run can remove those of a process that died.
+TEMP_NAME = re.compile(r"\.(?P<target>.+)\.prepare-(?P<pid>\d+)")
 
-    def __init__(self, paths: Sequence[Path]):
-        self.paths = list(paths)
-        self.temps: list[Path] = []
-        self.files = []
-        self.writers = []
 
-    def __enter__(self) -> list:
-        for path in self.paths:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-            self.temps.append(Path(temp))
-            f = open(fd, "w", newline="", encoding="utf-8")
-            self.files.append(f)
-            self.writers.append(csv.writer(f, lineterminator="\n"))
-        return self.writers
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
+
+
+def remove_leftovers(directory: Path) -> list[Path]:
+    """Removes the temporary files that runs which died (killed, or the machine stopped) left in
+    `directory`; returns them."""
+    left = [
+        path
+        for path in (directory.iterdir() if directory.is_dir() else ())
+        if (match := TEMP_NAME.fullmatch(path.name))
+        and int(match["pid"]) != os.getpid()
+        and not _running(int(match["pid"]))
+    ]
+    for path in left:
+        path.unlink(missing_ok=True)
+    return left
+
+
+class Staging:
+    """New files written beside their targets under temporary names (TEMP_NAME), then switched
+    in together once every one of them is complete: a refusal, an error or an interruption
+    part-way leaves the targets as they were. The switch is one rename per file, and the removal
+    of the files the new ones make stale (`remove`)."""
+
+    def __init__(self) -> None:
+        self.temps: dict[Path, Path] = {}  # target -> its temporary file
+        self.removals: list[Path] = []
+        self.created: list[Path] = []  # directories made for the targets, removed on a refusal
+        self.cleaned: set[Path] = set()  # directories rid of the leftovers of dead runs
+        self.files = ExitStack()
+
+    def __enter__(self) -> Staging:
+        return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        for f in self.files:
-            f.close()
-        if exc_type is None:
-            for temp, path in zip(self.temps, self.paths, strict=True):
-                _replace(temp, path)
-        else:
-            for temp in self.temps:
-                temp.unlink(missing_ok=True)
+        self.files.close()
+        if exc_type is not None:
+            self.discard()
+
+    def temp_of(self, target: Path) -> Path:
+        return self.temps[target]
+
+    def open(self, target: Path):
+        """A new text file that will replace `target` at the switch."""
+        missing = [d for d in (target.parent, *target.parent.parents) if not d.exists()]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.created += missing
+        if target.parent not in self.cleaned:
+            remove_leftovers(target.parent)
+            self.cleaned.add(target.parent)
+        temp = target.parent / f".{target.name}.prepare-{os.getpid()}"
+        f = self.files.enter_context(open(temp, "w", newline="", encoding="utf-8"))
+        self.temps[target] = temp
+        return f
+
+    def csv_writer(self, target: Path):
+        return csv.writer(self.open(target), lineterminator="\n")
+
+    def remove(self, path: Path) -> None:
+        """Removes `path` at the switch."""
+        self.removals.append(path)
+
+    def switch(self) -> None:
+        self.files.close()
+        for target, temp in self.temps.items():
+            _replace(temp, target)
+        for path in self.removals:
+            if path not in self.temps:
+                path.unlink(missing_ok=True)
+        self.temps, self.removals = {}, []
+
+    def discard(self) -> None:
+        self.files.close()
+        for temp in self.temps.values():
+            temp.unlink(missing_ok=True)
+        for directory in self.created:  # deepest first
+            try:
+                directory.rmdir()
+            except OSError:
+                break
+        self.temps = {}
 
 
 def _replace(temp: Path, path: Path) -> None:
-    """Moves a complete temporary file onto `path`, with the target's mode or the usual one
-    (mkstemp makes the file private)."""
+    """Moves a complete temporary file onto `path`, with the target's mode or the usual one."""
     os.chmod(temp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
     os.replace(temp, path)
 
@@ -217,15 +280,19 @@ class CleanReport:
         return out
 
 
-def clean_rows(csv_file: CsvFile, label: str, report: CleanReport) -> Iterator[list[str]]:
-    """The rows with a label, with spaces stripped and every missing token written as MISSING.
-    The label column is checked at once; the rows are cleaned as they are read."""
+def clean_rows(
+    csv_file: CsvFile, label: str, report: CleanReport
+) -> Iterator[tuple[int, list[str]]]:
+    """The rows with a label, as (line, fields), with spaces stripped and every missing token
+    written as MISSING. The label column is checked at once; the rows are cleaned as read."""
     return _clean(csv_file, column_index(csv_file, label, "label"), report)
 
 
-def _clean(csv_file: CsvFile, label_index: int, report: CleanReport) -> Iterator[list[str]]:
+def _clean(
+    csv_file: CsvFile, label_index: int, report: CleanReport
+) -> Iterator[tuple[int, list[str]]]:
     header = csv_file.header
-    for _, fields in csv_file.rows:
+    for line, fields in csv_file.rows:
         report.rows_read += 1
         cleaned = []
         for name, value in zip(header, fields, strict=True):
@@ -240,7 +307,7 @@ def _clean(csv_file: CsvFile, label_index: int, report: CleanReport) -> Iterator
         if cleaned[label_index] == MISSING:
             report.rows_dropped += 1
             continue
-        yield cleaned
+        yield line, cleaned
 
 
 # ------------------------------------------------------------------------------------ split
@@ -298,36 +365,44 @@ class Splitter:
 
 
 def write_splits(
+    path: str,
     header: list[str],
-    rows: Iterable[list[str]],
+    rows: Iterable[tuple[int, list[str]]],
     splitter: Splitter,
     out_dir: Path,
-    key: str | None = None,
     *,
+    staging: Staging,
     shard_counts: dict[str, int] | None = None,
+    check: Callable[[int, list[str], str], None] | None = None,
 ) -> dict[str, tuple[list[Path], int]]:
-    """Writes out_dir/{train,eval,test}.csv (the splits with a nonzero fraction), all or none.
-    A split given N `shard_counts` is written as N files instead, which its rows fill in turn
-    (workflow/shards.py); either layout replaces the other's files. Returns {split: (paths, rows)}.
-    """
+    """Writes out_dir/{train,eval,test}.csv (the splits with a nonzero fraction) through
+    `staging`: they replace the previous files at its switch. A split given N `shard_counts` is
+    written as N files instead, which its rows fill in turn (workflow/shards.py); either layout
+    removes the other's files at the switch. `check(line, fields, split)` sees each row before it
+    is written, and may refuse it (CsvError). Returns {split: (paths, rows)}."""
     names = [name for _, name in splitter.cuts]
     counts_of = shard_counts or {}
     files = {name: shards.split_paths(out_dir, name, counts_of.get(name, 1)) for name in names}
     counts = dict.fromkeys(names, 0)
-    with _AtomicWriters([path for name in names for path in files[name]]) as writers:
-        remaining = iter(writers)
-        by_name = {name: [next(remaining) for _ in files[name]] for name in names}
+    by_name = {name: [staging.csv_writer(target) for target in files[name]] for name in names}
+    for writers in by_name.values():
         for writer in writers:
             writer.writerow(header)
-        for fields in rows:
-            if key is not None and fields[splitter.key_index].strip() in MISSING_TOKENS:
-                raise CsvError(f"the key column '{key}' has no value in the row {fields}")
-            name = splitter.split_of(fields)
-            by_name[name][counts[name] % len(by_name[name])].writerow(fields)
-            counts[name] += 1
+    for line, fields in rows:
+        if splitter.key_index is not None and fields[splitter.key_index].strip() in MISSING_TOKENS:
+            raise CsvError(
+                f"{path}, line {line}: the key column '{header[splitter.key_index]}' has no "
+                "value; give every row a key, or split without --key"
+            )
+        name = splitter.split_of(fields)
+        if check is not None:
+            check(line, fields, name)
+        writers = by_name[name]
+        writers[counts[name] % len(writers)].writerow(fields)
+        counts[name] += 1
     for name in names:
         for stale in shards.stale_files(out_dir, name, files[name]):
-            stale.unlink()
+            staging.remove(stale)
     return {name: (files[name], counts[name]) for name in names}
 
 
@@ -343,21 +418,28 @@ def split_lines(result: dict[str, tuple[list[Path], int]]) -> list[str]:
 # -------------------------------------------------------------------------------- instances
 
 
-def pick_rows(
-    rows: Iterable[tuple[int, list[str]]], label_index: int, count: int = INSTANCE_COUNT
-) -> list[tuple[int, list[str]]]:
-    """Up to `count` rows: the first of each label value in file order, then the earliest others,
-    so that a classifier's instances show its classes."""
-    firsts, others, labels = [], [], set()
-    for line, fields in rows:
-        if fields[label_index] not in labels:
-            labels.add(fields[label_index])
-            firsts.append((line, fields))
-            if len(firsts) == count:
-                break
-        elif len(others) < count:
-            others.append((line, fields))
-    return (firsts + others)[:count]
+class InstancePicker:
+    """Up to `count` rows, as they go by: the first of each label value in file order, then the
+    earliest others, so that a classifier's instances show its classes."""
+
+    def __init__(self, label_index: int, count: int = INSTANCE_COUNT):
+        self.label_index, self.count = label_index, count
+        self.firsts: list[tuple[int, list[str]]] = []
+        self.others: list[tuple[int, list[str]]] = []
+        self.labels: set[str] = set()
+
+    def add(self, line: int, fields: list[str]) -> None:
+        if len(self.firsts) == self.count:
+            return
+        if fields[self.label_index] not in self.labels:
+            self.labels.add(fields[self.label_index])
+            self.firsts.append((line, fields))
+        elif len(self.others) < self.count:
+            self.others.append((line, fields))
+
+    @property
+    def rows(self) -> list[tuple[int, list[str]]]:
+        return (self.firsts + self.others)[: self.count]
 
 
 def to_instance(csv_file: CsvFile, line: int, fields: list[str], schema: Schema) -> dict:
@@ -380,24 +462,20 @@ def to_instance(csv_file: CsvFile, line: int, fields: list[str], schema: Schema)
     return instance
 
 
-def write_instances(source: Path, target: Path, schema: Schema, label: str) -> str:
-    """Writes a few rows of the prepared `source` to `target`, one JSON object a line, as
-    `make predict` sends them. Returns the report's line."""
-    with ExitStack() as stack:
-        csv_file = open_csv(source, stack)
-        absent = [name for name in schema.features if name not in csv_file.header]
-        if absent:
-            return (
-                f"warning: {target} not written: the project's schema reads column(s) "
-                f"{', '.join(absent)}, which {source} lacks; apply the proposal of `make schema`"
-            )
-        picked = pick_rows(csv_file.rows, column_index(csv_file, label, "label"))
-        instances = [to_instance(csv_file, line, fields, schema) for line, fields in picked]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    with open(fd, "w", encoding="utf-8") as f:
+def write_instances(
+    csv_file: CsvFile,
+    picked: InstancePicker,
+    source: Path,
+    target: Path,
+    *,
+    schema: Schema,
+    staging: Staging,
+) -> str:
+    """Writes the rows `picked` from the prepared `source` to `target` (at the staging's switch),
+    one JSON object a line, as `make predict` sends them. Returns the report's line."""
+    instances = [to_instance(csv_file, line, fields, schema) for line, fields in picked.rows]
+    with staging.open(target) as f:
         f.writelines(json.dumps(instance, allow_nan=False) + "\n" for instance in instances)
-    _replace(Path(temp), target)
     return f"{target}: {len(instances)} instance(s) from {source}, for `make predict`"
 
 
@@ -615,6 +693,11 @@ def propose_schema(description: Description, label: str) -> Proposal:
         shown = ", ".join(sorted(target.values)[:MAX_INTEGER_CLASSES])
         task_type, reason = "classification", f"the label has {target.distinct} classes: {shown}"
         warnings += _too_many_classes(target)
+        if target.distinct == 1:
+            warnings.append(
+                f"the label '{label}' has a single class: a classifier needs at least two, and "
+                "`make prepare` and training refuse it; choose another label (LABEL=...)"
+            )
     numeric, categorical, left_out = [], [], {}
     for stats in description.columns:
         if stats.name == label:
@@ -652,6 +735,206 @@ def proposal_text(proposal: Proposal, path: str, data_file: str | None, copier: 
     else:
         lines.append(f"  {proposal.copier_command(copier)}")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------- prepare
+
+# A number as both Python and the trainer's TensorFlow read it: no "inf", no "1_000", no "0x1f".
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _schema_fix(path: str) -> str:
+    """The fix `prepare` names when the data do not fit the project's schema."""
+    return (
+        f"apply the schema that `make schema RAW_DATA={shlex.quote(path)}` proposes for this "
+        "file (copier update), or rename the columns as trainer/features.py declares them"
+    )
+
+
+def check_columns(csv_file: CsvFile, schema: Schema, label: str) -> None:
+    """Before anything is written: the label is the schema's, and every column the schema
+    declares is in the header under a name the trainer can use."""
+    if label != schema.label:
+        raise CsvError(
+            f"--label {label}: the project's schema (trainer/features.py) reads the label "
+            f"'{schema.label}'; apply the proposal of `make schema "
+            f"RAW_DATA={shlex.quote(csv_file.path)} LABEL={label}` first (copier update), then "
+            "prepare without --label"
+        )
+    if label not in csv_file.header:
+        raise CsvError(
+            f"{csv_file.path}: the label column '{label}' is not in the header "
+            f"({', '.join(csv_file.header)}); {_schema_fix(csv_file.path)}"
+        )
+    missing = [name for name in schema.columns if name not in csv_file.header]
+    if missing:
+        # A declared column under a name the trainer cannot use ('bill length', 'se-x').
+        def letters(name: str) -> str:
+            return re.sub(r"[^0-9a-z]", "", name.lower())
+
+        renames = {
+            wanted: name
+            for name in csv_file.header
+            if not USABLE_NAME.fullmatch(name)
+            for wanted in missing
+            if letters(wanted) == letters(name)
+        }
+        fixes = [
+            f"'{name}' is not a usable column name: rename it {wanted}"
+            for wanted, name in renames.items()
+        ]
+        if set(missing) - set(renames):
+            fixes.append(_schema_fix(csv_file.path))
+        raise CsvError(
+            f"{csv_file.path}: declared column(s) {', '.join(missing)} missing from the header "
+            f"({', '.join(csv_file.header)}); " + "; ".join(fixes)
+        )
+    unusable = [name for name in schema.columns if not USABLE_NAME.fullmatch(name)]
+    if unusable:
+        raise CsvError(
+            f"{csv_file.path}: column(s) {', '.join(repr(n) for n in unusable)} are not usable "
+            "names (letters, digits and underscores, starting with a letter: the serving "
+            "signature names its inputs after them); rename them in the CSV file and in the "
+            "schema (copier update)"
+        )
+
+
+class PrepareChecks:
+    """What `prepare` checks of each cleaned row before it is written (a number in every numeric
+    column, the label's as well in a regression), and of the whole once every row is read: rows
+    in each split, values in each training column, two classes or more, and no evaluation label
+    that training never sees. Each refusal names the raw file, and the line where there is one.
+    Memory: the label's classes, not the rows."""
+
+    def __init__(self, csv_file: CsvFile, schema: Schema, splits: list[str]):
+        self.path = csv_file.path
+        self.schema = schema
+        header = csv_file.header
+        numeric = (*schema.numeric, *(() if schema.is_classification else (schema.label,)))
+        self.numeric = [(header.index(name), name) for name in numeric]
+        self.label_index = header.index(schema.label)
+        self.rows = dict.fromkeys(splits, 0)
+        self.unseen = {header.index(name): name for name in schema.features}  # in training
+        self.classes: dict[str, dict[str, int]] = {name: {} for name in splits}  # first lines
+
+    def __call__(self, line: int, fields: list[str], split: str) -> None:
+        for index, name in self.numeric:
+            value = fields[index]
+            if value != MISSING and not NUMBER.fullmatch(value):
+                raise CsvError(
+                    f"{self.path}, line {line}: column '{name}' has the value {value!r}, but the "
+                    f"project's schema reads '{name}' as a number; correct the value (NA if it "
+                    "is missing), or apply the schema `make schema` proposes for this file"
+                )
+        self.rows[split] += 1
+        if split == "train" and self.unseen:
+            for index in [i for i in self.unseen if fields[i] != MISSING]:
+                del self.unseen[index]
+        if self.schema.is_classification:
+            self.classes[split].setdefault(fields[self.label_index], line)
+
+    def finish(self, report: CleanReport) -> None:
+        label = self.schema.label
+        if report.rows_read == 0:
+            raise CsvError(
+                f"{self.path}, line 1: a header and no data rows after it; add the rows to prepare"
+            )
+        kept = report.rows_read - report.rows_dropped
+        if kept == 0:
+            raise CsvError(
+                f"{self.path}: none of its {report.rows_read} rows has a '{label}' value; "
+                "the label column is empty"
+            )
+        for split in ("train", "eval"):
+            if self.rows.get(split) == 0:
+                raise CsvError(
+                    f"{self.path}: none of the {kept} labelled rows falls in {split}.csv; add "
+                    f"rows, or change --{split}-fraction"
+                )
+        if "train" in self.rows and self.unseen:
+            raise CsvError(
+                f"{self.path}: column(s) {', '.join(self.unseen.values())} have no value in "
+                f"any of the {self.rows['train']} training rows; fill them in, or leave them "
+                "out of the features (apply the schema `make schema` proposes)"
+            )
+        if not self.schema.is_classification:
+            return
+        every = {c: line for classes in self.classes.values() for c, line in classes.items()}
+        if len(every) == 1:
+            raise CsvError(
+                f"{self.path}: the label '{label}' has a single class ({next(iter(every))!r}) "
+                f"in all {kept} labelled rows: a classifier needs at least two; choose another "
+                "label (make schema LABEL=...), or add rows of the other classes"
+            )
+        trained = self.classes.get("train", {})
+        unseen = {c: line for c, line in self.classes.get("eval", {}).items() if c not in trained}
+        if trained and unseen:
+            value, line = min(unseen.items(), key=lambda item: item[1])
+            raise CsvError(
+                f"{self.path}, line {line}: the label value {value!r} falls in eval.csv but in no "
+                "training row, and a model cannot learn a class it never sees; add rows of it, "
+                "or leave them out"
+            )
+
+
+def prepare(args: argparse.Namespace) -> list[str]:
+    """Clean, split, instances and stats file, checked as the rows go by and switched in at the
+    end: a refusal leaves the previous split, instances and stats file as they were."""
+    from workflow import statsfile  # noqa: PLC0415 -- numpy, only for prepare
+
+    schema = _project_schema()
+    label = args.label or schema.label
+    percents = split_percents(args.train_fraction, args.eval_fraction, args.test_fraction)
+    out_dir = Path(args.out_dir)
+    instances = Path(args.instances or out_dir / "instances.json")
+    with ExitStack() as stack:
+        csv_file = open_csv(args.input, stack)
+        check_columns(csv_file, schema, label)
+        key_index = column_index(csv_file, args.key, "key") if args.key else None
+        splitter = Splitter(percents, key_index)
+        splits = [name for _, name in splitter.cuts]
+        checks = PrepareChecks(csv_file, schema, splits)
+        # The instances come from held-out rows: eval.csv, else test.csv (else train.csv).
+        source = next(name for name in ("eval", "test", "train") if name in splits)
+        picker = InstancePicker(checks.label_index)
+        report = CleanReport()
+
+        def check(line: int, fields: list[str], split: str) -> None:
+            checks(line, fields, split)
+            if split == source:
+                picker.add(line, fields)
+
+        staging = stack.enter_context(Staging())
+        result = write_splits(
+            csv_file.path,
+            csv_file.header,
+            clean_rows(csv_file, label, report),
+            splitter,
+            out_dir,
+            staging=staging,
+            shard_counts={"train": args.shards, "eval": args.eval_shards},
+            check=check,
+        )
+        checks.finish(report)
+        staging.files.close()  # complete, for the stats' scan
+        lines = [
+            *report.lines(args.input, label),
+            *split_lines(result),
+            write_instances(
+                csv_file,
+                picker,
+                result[source][0][0],
+                instances,
+                schema=schema,
+                staging=staging,
+            ),
+        ]
+        try:
+            lines += statsfile.write_for_split(result, out_dir, schema, staging)
+        except statsfile.DataError as err:
+            raise CsvError(str(err)) from None
+        staging.switch()
+    return lines
 
 
 # -------------------------------------------------------------------------------- the CLI
@@ -759,19 +1042,6 @@ def _shard_count(text: str) -> int:
     return count
 
 
-def _split(args, csv_file: CsvFile, rows: Iterable[list[str]]) -> dict[str, tuple[list[Path], int]]:
-    percents = split_percents(args.train_fraction, args.eval_fraction, args.test_fraction)
-    key_index = column_index(csv_file, args.key, "key") if args.key else None
-    return write_splits(
-        csv_file.header,
-        rows,
-        Splitter(percents, key_index),
-        Path(args.out_dir),
-        args.key,
-        shard_counts={"train": args.shards, "eval": args.eval_shards},
-    )
-
-
 def run(args: argparse.Namespace) -> list[str]:
     """Runs one command; returns the report's lines."""
     if args.command == "describe":
@@ -781,30 +1051,33 @@ def run(args: argparse.Namespace) -> list[str]:
         if args.write:
             Path(args.write).write_text(proposal.answers_yaml())
         return [proposal_text(proposal, args.input, args.write, args.copier)]
+    if args.command == "prepare":
+        return prepare(args)
     with ExitStack() as stack:
         csv_file = open_csv(args.input, stack)
+        staging = stack.enter_context(Staging())
         if args.command == "split":
-            return split_lines(_split(args, csv_file, (fields for _, fields in csv_file.rows)))
+            percents = split_percents(args.train_fraction, args.eval_fraction, args.test_fraction)
+            key_index = column_index(csv_file, args.key, "key") if args.key else None
+            result = write_splits(
+                csv_file.path,
+                csv_file.header,
+                csv_file.rows,
+                Splitter(percents, key_index),
+                Path(args.out_dir),
+                staging=staging,
+                shard_counts={"train": args.shards, "eval": args.eval_shards},
+            )
+            staging.switch()
+            return split_lines(result)
         label = args.label or _project_schema().label
         report = CleanReport()
         rows = clean_rows(csv_file, label, report)
-        if args.command == "clean":
-            with _AtomicWriters([Path(args.output)]) as (writer,):
-                writer.writerow(csv_file.header)
-                writer.writerows(rows)
-            return report.lines(args.input, label)
-        result = _split(args, csv_file, rows)
-    # Held-out rows: eval.csv, else test.csv (train.csv only when it has every row).
-    source = next(result[name][0][0] for name in ("eval", "test", "train") if name in result)
-    instances = Path(args.instances or Path(args.out_dir) / "instances.json")
-    from workflow import statsfile  # noqa: PLC0415 -- numpy, only for prepare
-
-    return [
-        *report.lines(args.input, label),
-        *split_lines(result),
-        write_instances(source, instances, _project_schema(), label),
-        statsfile.write_for_split(result, Path(args.out_dir), _project_schema(), label),
-    ]
+        writer = staging.csv_writer(Path(args.output))
+        writer.writerow(csv_file.header)
+        writer.writerows(fields for _, fields in rows)
+        staging.switch()
+        return report.lines(args.input, label)
 
 
 def main(argv: list[str] | None = None) -> int:

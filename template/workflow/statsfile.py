@@ -21,7 +21,7 @@ import itertools
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +35,11 @@ from trainer.stats import (
     DescribedFiles,
     Fingerprint,
     StatsFile,
+    check_training_stats,
     parse_header,
     probe_crc32,
 )
+from workflow import shards
 
 # Lines per block, as the trainer's scan reads them (trainer.inputs.SCAN_BATCH_SIZE): the same
 # blocks give the same floating-point sums.
@@ -87,7 +89,9 @@ def scan(paths: Sequence[str], schema: Schema) -> DataStats:
     return accumulator.result(", ".join(map(str, paths)))
 
 
-def fingerprint(path: str | Path) -> Fingerprint:
+def fingerprint(path: str | Path, name: str | None = None) -> Fingerprint:
+    """The file's fingerprint, under its own name or `name` (a file written under a temporary
+    name, described by the name it will have)."""
     from workflow import gcs  # noqa: PLC0415 -- Cloud Storage's checksum, only when writing
 
     size = os.path.getsize(path)
@@ -98,49 +102,59 @@ def fingerprint(path: str | Path) -> Fingerprint:
             return f.read(length)
 
         probe = probe_crc32(read_block, size)
-    return Fingerprint(Path(path).name, size, probe, gcs.crc32c(str(path)))
+    return Fingerprint(name or Path(path).name, size, probe, gcs.crc32c(str(path)))
 
 
 def describe(
-    train_paths: Sequence[str | Path], eval_paths: Sequence[str | Path], schema: Schema
+    train_paths: Sequence[str | Path],
+    eval_paths: Sequence[str | Path],
+    schema: Schema,
+    names: Mapping[str, str] | None = None,
 ) -> StatsFile:
+    """The stats file of these files. `names` maps a path (as a string) to the name the stats
+    file gives it, when that is not the path's own."""
+    names = names or {}
+
     def described(paths: Sequence[str | Path]) -> DescribedFiles:
         if not paths:
             return DescribedFiles([], DataStats())
-        names = [Path(p).name for p in paths]
-        if len(set(names)) != len(names):
+        fingerprints = [fingerprint(p, names.get(str(p))) for p in paths]
+        if len({f.name for f in fingerprints}) != len(fingerprints):
             raise DataError(f"two files share a name in {', '.join(map(str, paths))}")
-        return DescribedFiles(
-            [fingerprint(p) for p in paths], scan([str(p) for p in paths], schema)
-        )
+        return DescribedFiles(fingerprints, scan([str(p) for p in paths], schema))
 
     return StatsFile(schema, described(train_paths), described(eval_paths))
 
 
 def write_for_split(
-    split: dict[str, tuple[list[Path], int]], out_dir: Path, schema: Schema, label: str
-) -> str:
-    """Writes out_dir/stats.json for the split `make prepare` just wrote; returns the report's
-    line. The previous stats file described the files just replaced: when no new one can be
-    written (data the project's schema does not read yet), it is deleted."""
+    split: dict[str, tuple[list[Path], int]], out_dir: Path, schema: Schema, staging
+) -> list[str]:
+    """Writes out_dir/stats.json, through `staging` (workflow.data.Staging), for the split that
+    `make prepare` wrote there under temporary names; returns the report's lines: its own, and
+    a warning for each categorical feature with very many values. Without training rows there
+    are no statistics: the previous stats file goes at the switch, as it describes files that
+    the switch replaces."""
     target = out_dir / STATS_FILE_NAME
-    try:
-        if label != schema.label:
-            raise DataError(
-                f"the label is '{label}', but the project's schema reads '{schema.label}'"
-            )
-        if "train" not in split:
-            raise DataError("the split has no training rows")
-        eval_files = split["eval"][0] if "eval" in split else []
-        stats_file = describe(split["train"][0], eval_files, schema)
-    except DataError as err:
-        target.unlink(missing_ok=True)
-        return f"warning: {target} not written: {err}"
-    write(stats_file, target)
-    return (
-        f"{target}: statistics of the {stats_file.train.stats.rows} training rows "
-        "(train with --stats-file to skip the scan before training)"
+    if "train" not in split:
+        staging.remove(target)
+        return [f"warning: {target} not written: the split has no training rows"]
+    temps = {
+        name: [staging.temp_of(path) for path in split[name][0]]
+        for name in ("train", "eval")
+        if name in split
+    }
+    names = {str(staging.temp_of(path)): path.name for paths, _ in split.values() for path in paths}
+    stats_file = describe(temps["train"], temps.get("eval", []), schema, names)
+    warnings = check_training_stats(
+        stats_file.train.stats, schema, shards.describe_paths(split["train"][0])
     )
+    with staging.open(target) as f:
+        f.write(stats_file.to_json())
+    return [
+        f"{target}: statistics of the {stats_file.train.stats.rows} training rows "
+        "(train with --stats-file to skip the scan before training)",
+        *(f"warning: {warning}" for warning in warnings),
+    ]
 
 
 def write(stats_file: StatsFile, target: Path) -> None:
