@@ -496,6 +496,10 @@ def test_a_relative_template_path_is_named_with_its_fix(template, tmp_path):
     assert "set _src_path to the template's git URL or to the absolute path of its git clone" in (
         line
     )
+    # make schema prints a `copier update` line: the same cause follows it, as a warning.
+    schema = run(["make", "--silent", "schema", f"VENV={VENV_BIN.parent}"], cwd=project)
+    assert "update --trust --defaults" in schema.stdout
+    assert f"warning: .copier-answers.yml's _src_path '{relative}' does not lead" in schema.stderr
 
     edit(
         project / ".copier-answers.yml",
@@ -505,3 +509,5 @@ def test_a_relative_template_path_is_named_with_its_fix(template, tmp_path):
     checked = check_update(project, "fail")
     assert checked.returncode == 0, checked.stderr
     assert "Up to date with the template." in checked.stdout
+    schema = run(["make", "--silent", "schema", f"VENV={VENV_BIN.parent}"], cwd=project)
+    assert "_src_path" not in schema.stderr

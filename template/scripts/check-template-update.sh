@@ -3,7 +3,10 @@
 # Up to date: exit 0. Newer release: a warning and exit 0, or exit 1 when
 # TEMPLATE_UPDATE_POLICY=fail. The check itself failing (the template unreachable): exit 1.
 # COPIER names the copier executable (default: copier on PATH).
+# With --source-only, it checks only that _src_path leads to the template (no network), and says
+# so as a warning: `make schema` prints a `copier update` line that needs it.
 set -euo pipefail
+source_only=$([ "${1:-}" = --source-only ] && echo yes || echo no)
 
 copier=${COPIER:-copier}
 policy=${TEMPLATE_UPDATE_POLICY:-warn}
@@ -14,11 +17,6 @@ case "$policy" in
         exit 1
         ;;
 esac
-if ! command -v "$copier" >/dev/null; then
-    echo "copier not found ('$copier'): run make install, or pass COPIER=..." >&2
-    exit 1
-fi
-
 # Copier reads _src_path from the folder it runs in, the project: a local path must lead to the
 # template's git repository from here, or update and check-update only say "Updating is only
 # supported in git-tracked templates".
@@ -29,7 +27,8 @@ case "$source" in
         path=${source/#\~/$HOME}
         if [ ! -f "$path" ] && { [ ! -d "$path" ] ||
             [ "$(git -C "$path" rev-parse --show-toplevel 2>/dev/null)" != "$(cd "$path" && pwd -P)" ]; }; then
-            echo "error: .copier-answers.yml's _src_path '$source' does not lead to the template's git" \
+            level=$([ "$source_only" = yes ] && echo warning || echo error)
+            echo "$level: .copier-answers.yml's _src_path '$source' does not lead to the template's git" \
                 "repository from this project (copier reads a relative path from the folder it runs in)," \
                 "so copier update cannot find the template: set _src_path to the template's git URL or" \
                 "to the absolute path of its git clone, commit, and run make check-update again" \
@@ -38,6 +37,12 @@ case "$source" in
         fi
         ;;
 esac
+[ "$source_only" = no ] || exit 0
+
+if ! command -v "$copier" >/dev/null; then
+    echo "copier not found ('$copier'): run make install, or pass COPIER=..." >&2
+    exit 1
+fi
 
 status=0
 "$copier" check-update --quiet || status=$?
