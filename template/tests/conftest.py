@@ -5,7 +5,9 @@ The data are synthetic so that the tests hold for any schema the project was gen
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import random
 import subprocess
 import sys
@@ -56,14 +58,36 @@ def write_csv(path: Path, rows: list[dict[str, str]], columns: list[str] | None 
 
 
 def run_trainer(*flags: str, cwd: Path, env: dict[str, str] | None = None):
-    """`python -m trainer.task FLAGS` in a process of its own, as a job runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "trainer.task", *flags],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    """`python -m trainer.task FLAGS`, as a job runs it: its exit status, stdout and stderr.
+
+    With `env`, in a process of its own, since TensorFlow reads its environment (proxies,
+    credentials) once, at start. Without, in this process, which has imported TensorFlow
+    already: a new process would spend seconds importing it again for a run that is refused
+    before training.
+    """
+    if env is not None:
+        return subprocess.run(
+            [sys.executable, "-m", "trainer.task", *flags],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    from trainer import task  # noqa: PLC0415 -- TensorFlow only for the tests that train
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with (
+        contextlib.chdir(cwd),
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+    ):
+        try:
+            status = task.main(list(flags))
+        except SystemExit as exit_:  # argparse's refusals
+            status = exit_.code
+    return subprocess.CompletedProcess(
+        ["python", "-m", "trainer.task", *flags], status, stdout.getvalue(), stderr.getvalue()
     )
 
 
