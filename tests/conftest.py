@@ -7,7 +7,10 @@ they never depend on the live checkout being clean and `_commit` always resolves
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -25,6 +28,42 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 TEMPLATE_TAG = "v999.0.0"
+
+
+# Virtualenvs of large wheels that tests stand a cloud image up with (a prebuilt image's
+# TensorFlow, the serving image's): kept between runs, outside the checkout, so that each is
+# installed once per machine, not on every fresh clone that CI tests.
+TEST_CACHE = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "copier-cloud-trainer-tests"
+)
+
+
+@contextlib.contextmanager
+def cache_lock(name: str):
+    """Holds TEST_CACHE/name.lock, so that two test workers never build the same entry at once."""
+    TEST_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(TEST_CACHE / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def cached_virtualenv(name: str, python: str, packages: list[str]) -> Path:
+    """The bin folder of a virtualenv of `python` with `packages` installed, made once in
+    TEST_CACHE and reused while its Python and packages are the same. A run cut short leaves no
+    marker, and the next one makes it afresh."""
+    version = subprocess.run(
+        [python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
+    ).stdout
+    made_with = "\n".join([version.strip(), *packages]) + "\n"
+    key = hashlib.sha256(made_with.encode()).hexdigest()[:12]
+    venv = TEST_CACHE / f"{name}-{key}"
+    marker = venv / "made-with.txt"
+    with cache_lock(venv.name):
+        if not (marker.is_file() and marker.read_text() == made_with):
+            run([python, "-m", "venv", "--clear", str(venv)])
+            run([str(venv / "bin/python"), "-m", "pip", "install", "--quiet", *packages])
+            marker.write_text(made_with)
+    return venv / "bin"
 
 
 def run(

@@ -25,7 +25,7 @@ import pytest
 import yaml
 from packaging.utils import canonicalize_name
 
-from conftest import VENV_BIN, local_predict, render, run
+from conftest import VENV_BIN, cache_lock, cached_virtualenv, local_predict, render, run
 
 # Dockerfile instructions that change nothing outside an image.
 NO_OPS = ("LABEL", "EXPOSE", "USER", "STOPSIGNAL", "HEALTHCHECK")
@@ -353,11 +353,16 @@ def test_the_prebuilt_images_tensorflow_trains_the_sdist_as_vertex_installs_it(t
     tf_minor, python_version = image_runtime(cloud["executor_images"]["cpu"])
     requirements = project / "requirements.txt"
     assert pinned(requirements, "tensorflow-cpu").startswith(f"{tf_minor}."), "pins disagree"
-    bin_dir = new_virtualenv(tmp_path / "image", python_of(python_version))
-    pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet"]
     image_packages = [f"tensorflow-cpu=={tf_minor}.*", IMAGE_KERAS, "cloudml-hypertune"]
-    run([*pip, *image_packages], env=env_with(bin_dir))
-    run([*pip, str(build_sdist(project, tmp_path / "dist"))], env=env_with(bin_dir))
+    bin_dir = cached_virtualenv("prebuilt-image", python_of(python_version), image_packages)
+    pip = [str(bin_dir / "python"), "-m", "pip"]
+    sdist = build_sdist(project, tmp_path / "dist")
+    distribution = sdist.name.split("-")[0]  # penguin_species_trainer-0.1.0.tar.gz
+    # The image is kept between runs: each starts from its own Keras, without the package.
+    with cache_lock(bin_dir.parent.name):
+        run([*pip, "install", "--quiet", IMAGE_KERAS], env=env_with(bin_dir))
+        run([*pip, "uninstall", "--yes", "--quiet", distribution], env=env_with(bin_dir))
+        run([*pip, "install", "--quiet", str(sdist)], env=env_with(bin_dir))
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

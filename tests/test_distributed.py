@@ -1,7 +1,8 @@
-"""Training as the cloud runs it: the real `gcloud ai-platform local train`, one process and a
-chief with a worker, each beating the majority class and serving the right species; clusters of
-two and three report the metrics one process computes; and a job, one process or a chief with a
-worker, SIGKILLed in an epoch it is held from finishing, that resumes after its last saved epoch."""
+"""Training as the cloud runs it: the real `gcloud ai-platform local train`, one process beating
+the majority class and serving the right species; clusters of two and three training in step,
+the chief alone writing the outputs, and reporting the metrics one process computes; and a job,
+one process or a chief with a worker, SIGKILLed in an epoch it is held from finishing, that
+resumes after its last saved epoch and serves the right species."""
 
 from __future__ import annotations
 
@@ -91,41 +92,6 @@ def test_local_train_runs_the_package_as_the_cloud_does(default_project, gcloud_
     assert served_classes(job_dir / "model", default_project, gcloud_env) == INSTANCE_SPECIES
 
 
-def test_local_train_distributed_chief_and_worker(default_project, gcloud_env, tmp_path):
-    job_dir = tmp_path / "job"
-    scratch = tmp_path / "tmp"  # where the worker's throwaway outputs go
-    scratch.mkdir()
-    result = run(
-        [
-            "make",
-            "local-train-distributed",
-            MAKE_VENV,
-            f"JOB_DIR={job_dir}",
-            "WORKERS=1",
-            f"START_PORT={free_ports(2)}",
-            "TRAINER_ARGS=--num-epochs 3",
-        ],
-        cwd=default_project,
-        env={**gcloud_env, "TMPDIR": str(scratch)},
-    )
-    log = result.stdout + result.stderr
-    assert "Distribution: MultiWorkerMirroredStrategy over 2 workers; this is the chief" in log
-    assert "Distribution: MultiWorkerMirroredStrategy over 2 workers; this is a worker" in log
-    # Both processes trained in step: the same final metrics, which the chief alone wrote.
-    first, second = final_evaluations(log)
-    assert first == second
-    assert json.loads((job_dir / "metrics.json").read_text()) == first
-    # The worker wrote its own export to a temporary directory, and deleted it before the end.
-    exports = re.findall(r"Exported the serving model to (\S+)", log)
-    assert len(exports) == 2 and str(job_dir / "model") in exports, exports
-    [worker_export] = [path for path in exports if path != str(job_dir / "model")]
-    assert Path(worker_export).is_relative_to(scratch)
-    assert list(scratch.iterdir()) == [], "the worker left its temporary outputs behind"
-    assert sorted(p.name for p in job_dir.iterdir()) == ["logs", "metrics.json", "model"]
-    assert_beats_the_majority_class(default_project, first["accuracy"])
-    assert served_classes(job_dir / "model", default_project, gcloud_env) == INSTANCE_SPECIES
-
-
 # -------------------------------------------------------------------------- a cluster's metrics
 
 BATCH_SIZE = 32
@@ -192,10 +158,14 @@ def hypertune_reports(metric_file: Path) -> list[float]:
 
 @pytest.mark.parametrize("workers", [1, 2], ids=["chief+1", "chief+2"])
 def test_a_cluster_reports_the_metrics_of_one_process(houses, gcloud_env, tmp_path, workers):
-    """Every metric a cluster reports (the epoch logs, the final evaluation, metrics.json, the
-    tuning metric) equals what one process computes on the same data and weights."""
+    """`make local-train-distributed` trains a chief and its workers in step: every metric the
+    cluster reports (the epoch logs, each process's final evaluation, metrics.json, the tuning
+    metric) equals what one process computes on the same data and weights; the chief alone
+    writes the job's outputs, and each worker deletes its throwaway export."""
     project, train_csv, eval_csv = houses
     job_dir = tmp_path / "job"
+    scratch = tmp_path / "tmp"  # where the workers' throwaway outputs go
+    scratch.mkdir()
     metric_file = tmp_path / "hypertune" / "output.metrics"
     result = run(
         [
@@ -212,11 +182,19 @@ def test_a_cluster_reports_the_metrics_of_one_process(houses, gcloud_env, tmp_pa
             "--early-stopping-patience 0 --hypertune-metric val_loss",
         ],
         cwd=project,
-        env={**gcloud_env, "CLOUD_ML_HP_METRIC_FILE": str(metric_file)},
+        env={**gcloud_env, "CLOUD_ML_HP_METRIC_FILE": str(metric_file), "TMPDIR": str(scratch)},
     )
     log = result.stdout + result.stderr
     processes = workers + 1
-    assert f"MultiWorkerMirroredStrategy over {processes} workers" in log
+    strategy = f"Distribution: MultiWorkerMirroredStrategy over {processes} workers"
+    assert log.count(f"{strategy}; this is the chief") == 1, log[-4000:]
+    assert log.count(f"{strategy}; this is a worker") == workers, log[-4000:]
+    exports = re.findall(r"Exported the serving model to (\S+)", log)
+    assert sorted(exports).count(str(job_dir / "model")) == 1, exports
+    assert len(exports) == processes, exports
+    assert all(Path(p).is_relative_to(scratch) for p in exports if p != str(job_dir / "model"))
+    assert list(scratch.iterdir()) == [], "a worker left its temporary outputs behind"
+    assert sorted(p.name for p in job_dir.iterdir()) == ["logs", "metrics.json", "model"]
     expected = one_process_metrics(project, job_dir / "model", eval_csv)
 
     training_losses = [float(loss) for loss in TRAINING_LOSS.findall(log)]

@@ -4,9 +4,10 @@ of the prebuilt prediction image (config/serving.yaml: tf2-cpu.2-15, so TensorFl
 virtualenv of its own) and serve the same outputs on the instances; a model that serves
 otherwise is refused, with both versions and the fix named.
 
-The serving TensorFlow's virtualenv is made once and kept in pytest's cache: only the first run
-downloads TensorFlow 2.15 (a 207 MB wheel; 1.3 GB installed). Each project's build/parity-venv,
-where the check keeps it, links there. Training is one epoch: parity is about the export, not
+The serving TensorFlow's virtualenv is made once and kept in the tests' cache outside the
+checkout (conftest.TEST_CACHE): only the first run on a machine downloads TensorFlow 2.15 (a
+207 MB wheel; 1.3 GB installed). Each project's build/parity-venv, where the check keeps it,
+links there. Training is one epoch: parity is about the export, not
 about accuracy.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, VENV_BIN, render, run, write_houses
+from conftest import ROOT, TEST_CACHE, VENV_BIN, render, run, write_houses
 
 pytestmark = pytest.mark.xdist_group("parity")
 
@@ -45,9 +46,11 @@ tf.saved_model.save(noisy, sys.argv[1], signatures={"serving_default": noisy.ser
 
 
 @pytest.fixture(scope="session")
-def serving_venv(request) -> Path:
-    """Where the serving TensorFlow's virtualenv lives across test runs."""
-    return request.config.cache.mkdir("parity-venv")
+def serving_venv() -> Path:
+    """Where the serving TensorFlow's virtualenv lives across test runs and fresh clones (the
+    project's check makes it, and remakes it when its marker differs)."""
+    TEST_CACHE.mkdir(parents=True, exist_ok=True)
+    return TEST_CACHE / "parity-venv"
 
 
 def use_serving_venv(project: Path, venv: Path) -> None:
