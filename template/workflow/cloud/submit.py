@@ -169,8 +169,8 @@ class Plan:
 
 
 def make_plan(args: argparse.Namespace, root: Path) -> Plan:
-    """The job that `args` ask for, built step by step; nothing is sent (the sdist or the
-    image's build config is written under build/cloud/)."""
+    """The job that `args` ask for, built step by step. Nothing is sent: the sdist (or the
+    image's build config) and the job's config are written under build/cloud/."""
     settings = load_settings(root / "config")
     presets = tiers.load_tiers(root / "config/tiers.yaml")
     tier = tiers.tier_name(presets, args.tier or settings.default_tier)
@@ -245,6 +245,12 @@ def schedule(
     return chosen
 
 
+def job_fields(settings: CloudSettings, chosen: scheduling.Scheduling) -> dict:
+    """The CustomJobSpec's fields beside its pools and outputs: scheduling and identity."""
+    fields = {"scheduling": chosen.fields} if chosen.fields else {}
+    return fields | scheduling.identity_fields(settings)
+
+
 def container_for(asked: str, tier: str, variant: str) -> str:
     """The container asked for, but the custom one on TPUs: no prebuilt image runs TPUs."""
     if variant == "tpu" and asked != "custom":
@@ -260,14 +266,11 @@ def job_trainer_args(data: job_data.JobData, tuning: dict | None) -> list[str]:
     return jobspec.trainer_args(data.train_files, data.eval_files, extra)
 
 
-def job_names(
-    settings: CloudSettings, tier: str, tune: bool, now: datetime, token: str | None = None
-) -> tuple[str, str]:
+def job_names(settings: CloudSettings, tier: str, tune: bool, now: datetime) -> tuple[str, str]:
     """The job's ID (its folder in the bucket and its file in build/cloud/jobs/) and its display
-    name, both from the tier and the time; the ID ends in a random `token` of its own."""
+    name, both from the tier and the time; the ID ends in a random token of its own."""
     stamp = now.strftime("%Y%m%d-%H%M%S")
-    token = token or secrets.token_hex(2)
-    job_id = f"{'hptune-' if tune else ''}{tier.lower()}-{stamp}-{token}"
+    job_id = f"{'hptune-' if tune else ''}{tier.lower()}-{stamp}-{secrets.token_hex(2)}"
     return job_id, f"{settings.display_name} {'hptune ' if tune else ''}{tier} {stamp}"
 
 
@@ -313,12 +316,6 @@ def image_shipping(
         build_file, settings.region, settings.project, f"gs://{settings.bucket}/staging/source"
     )
     return Shipping(image=image, build_file=build_file, build_command=build_command)
-
-
-def job_fields(settings: CloudSettings, chosen: scheduling.Scheduling) -> dict:
-    """The CustomJobSpec's fields beside its pools and outputs: scheduling and identity."""
-    fields = {"scheduling": chosen.fields} if chosen.fields else {}
-    return fields | scheduling.identity_fields(settings)
 
 
 def job_body(spec: dict, tuning: dict | None) -> dict:
