@@ -164,7 +164,11 @@ def test_the_model_type_choices_are_the_trainers(default_project):
     printed = project_python(
         default_project, "from trainer.hparams import MODEL_TYPES; print(list(MODEL_TYPES))"
     )
-    assert repr(choices("model_type")) == printed.strip()
+    assert repr(choices("model_type")) == printed.strip(), (
+        "copier.yml's model_type choices must be trainer/hparams.py's MODEL_TYPES, in order. A new "
+        "family is its function <name>_outputs in template/trainer/model.py, its name in "
+        "MODEL_TYPES (template/trainer/hparams.py), and its choice in copier.yml"
+    )
 
 
 REQUIREMENTS_FILES = ("requirements.txt", "requirements-dev.txt")

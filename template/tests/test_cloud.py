@@ -1,10 +1,12 @@
-"""The cloud side's logic, without the cloud: the tier presets, the tuning config, the job specs
-and the package hash. (The template's own tests send these through the real gcloud.)"""
+"""The cloud side's logic, without the cloud: the tier presets, the tuning config, the job specs,
+the steps of a submit and the package hash. (The template's own tests send these through the
+real gcloud.)"""
 
 from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ import yaml
 
 from trainer.features import SCHEMA
 from trainer.trial import TUNING_METRICS
-from workflow.cloud import hptuning, jobspec, package, preflight, tiers
+from workflow.cloud import hptuning, job_data, jobspec, package, preflight, submit, tiers
 from workflow.cloud.settings import JOB_SETTINGS, ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,6 +254,82 @@ def test_a_metric_of_the_other_task_type_is_refused(tmp_path):
         match=f"metric '{metric_id}' is not one the trainer reports for {SCHEMA.task_type}",
     ):
         hptuning.load(_with_metric(tmp_path, {"metricId": metric_id, "goal": goal}))
+
+
+@pytest.fixture
+def settings():
+    return load_settings(ROOT / "config", environ={})
+
+
+def _with_data(root: Path, *names: str) -> Path:
+    """A project folder whose data/ holds `names`, as `make prepare` writes them."""
+    (root / "data").mkdir()
+    for name in names:
+        (root / "data" / name).write_text("a,b\n1,2\n")
+    return root
+
+
+def test_the_job_reads_the_staged_shards_and_the_runs_own_arguments(tmp_path, settings):
+    shards = [f"train-{i:05d}-of-00004.csv" for i in range(4)]
+    root = _with_data(tmp_path, *shards, "eval.csv")
+    run_args = ["--num-epochs", "3"]
+    data = job_data.choose(root, settings, [{"replicaCount": 1}], trainer_args=run_args)
+    assert data.train_files == [f"gs://{settings.bucket}/data/train-*-of-00004.csv"]
+    assert data.eval_files == [f"gs://{settings.bucket}/data/eval.csv"]
+    assert data.trainer_args == run_args == ["--num-epochs", "3"]
+
+
+def test_files_given_to_the_run_win_over_the_staged_data(tmp_path, settings):
+    root = _with_data(tmp_path, "train.csv", "eval.csv")
+    data = job_data.choose(root, settings, [{"replicaCount": 1}], train_files=["gs://b/t.csv"])
+    assert (data.train_files, data.eval_files) == (
+        ["gs://b/t.csv"],
+        [f"gs://{settings.bucket}/data/eval.csv"],
+    )
+
+
+def test_a_stats_file_that_does_not_fit_is_left_out_with_a_warning(tmp_path, settings, capsys):
+    root = _with_data(tmp_path, "train.csv", "eval.csv", "stats.json")
+    data = job_data.choose(root, settings, [{"replicaCount": 1}])
+    assert "--stats-file" not in data.trainer_args
+    assert "warning: not passing data/stats.json to the job: " in capsys.readouterr().err
+    own = ["--stats-file=gs://b/stats.json"]
+    assert job_data.choose(root, settings, [{}], trainer_args=own).trainer_args == own
+    assert capsys.readouterr().err == "", "the run's own stats file needs no check"
+
+
+def test_more_machines_than_training_files_draws_a_warning(tmp_path, settings, capsys):
+    root = _with_data(tmp_path, "train.csv", "eval.csv")
+    job_data.choose(root, settings, [{"replicaCount": 1}, {"replicaCount": 3}])
+    err = capsys.readouterr().err
+    assert "the tier runs 4 machines on 1 training file(s)" in err
+    assert "make prepare SHARDS=4 && make stage-data" in err
+    job_data.choose(root, settings, [{"replicaCount": 4}], train_files=["gs://b/t-*.csv"])
+    assert capsys.readouterr().err == "", "a pattern's files are not counted here"
+
+
+def test_tpus_take_the_custom_container_whatever_was_asked(capsys):
+    assert submit.container_for("prebuilt", "TPU_TIER", "tpu") == "custom"
+    assert "TPU_TIER runs on TPUs: using the custom container" in capsys.readouterr().err
+    assert submit.container_for("prebuilt", "GPU_TIER", "gpu") == "prebuilt"
+    assert submit.container_for("custom", "TPU_TIER", "tpu") == "custom"
+    assert capsys.readouterr().err == ""
+
+
+def test_each_trial_runs_the_data_the_runs_arguments_then_the_studys_metric():
+    tuning = hptuning.load(ROOT / hptuning.DEFAULT_PATH)
+    data = job_data.JobData(["gs://b/train.csv"], ["gs://b/eval.csv"], ["--stats-file", "s.json"])
+    files = ["--train-files", "gs://b/train.csv", "--eval-files", "gs://b/eval.csv"]
+    assert submit.job_trainer_args(data, None) == [*files, "--stats-file", "s.json"]
+    metric_id, _ = hptuning.metric(tuning)
+    assert submit.job_trainer_args(data, tuning) == [
+        *files,
+        *("--stats-file", "s.json"),
+        f"--{hptuning.METRIC_FLAG}={metric_id}",
+    ]
+    tuned = tuning["studySpec"]["parameters"][0]["parameterId"]
+    with pytest.raises(ConfigError, match=f"--{tuned} is set for each trial by the tuning config"):
+        submit.job_trainer_args(replace(data, trainer_args=[f"--{tuned}=1"]), tuning)
 
 
 def test_the_settings_read_cloud_mk_with_the_environment_first():

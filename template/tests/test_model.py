@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer import inputs
+from trainer import inputs, model
 from trainer.features import SCHEMA
+from trainer.hparams import MODEL_TYPES, HParams
 from trainer.schema import MISSING_VALUES
 
 from conftest import synthetic_rows
@@ -126,3 +128,22 @@ def test_the_model_halves_the_error_of_a_guess_without_features(trained, data_di
         baseline_error = np.sqrt(np.mean((eval_labels - train_labels.mean()) ** 2))
         error = result.metrics["rmse"]
     assert error <= baseline_error / 2, f"error {error:.3f}; without features {baseline_error:.3f}"
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_each_model_type_builds_its_family_for_this_schema(data_dir, model_type):
+    """build_model dispatches on the model type: the family's model takes this project's raw
+    features and gives a prediction per row; only linear has no hidden layers."""
+    stats = inputs.scan([str(data_dir / "train.csv")], SCHEMA)
+    keras_model = model.build_model(SCHEMA, stats, replace(HParams(), model_type=model_type))
+    assert keras_model.name == model_type
+    hidden = [layer.name for layer in keras_model.layers if layer.name.startswith("hidden_")]
+    assert bool(hidden) == (model_type != "linear"), hidden
+    outputs = len(stats.classes) if SCHEMA.is_classification else 1
+    assert tuple(keras_model(_raw_instances(5)).shape) == (5, outputs)
+
+
+def test_a_model_type_without_its_function_is_refused_naming_what_to_add():
+    with pytest.raises(ImportError, match=r"add gbdt_outputs\(schema, stats, features, hp\) to"):
+        model.families([*MODEL_TYPES, "gbdt"])
+    assert list(model.FAMILIES) == list(MODEL_TYPES)

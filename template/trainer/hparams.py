@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from trainer.features import DEFAULT_MODEL_TYPE
 
+# The model families, the one list of them: --model-type's choices, and what build_model
+# dispatches on, each built by its function `<name>_outputs` in trainer/model.py (listed here,
+# where no TensorFlow is imported, for --help). A new family is that function, its name here,
+# and its choice in copier.yml's model_type.
 MODEL_TYPES = ("linear", "dnn", "wide_deep")
 
 

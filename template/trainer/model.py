@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainer import checkpoints, distribute, inputs
-from trainer.hparams import HParams
+from trainer.hparams import MODEL_TYPES, HParams
 from trainer.inputs import DataStats
 from trainer.schema import Schema
 
@@ -118,23 +118,51 @@ def _head(schema: Schema, stats: DataStats, logits_inputs: list, name: str = "he
     )(logits)
 
 
+# The model families: each is the function `<model type>_outputs` that builds the outputs from
+# the raw feature inputs. `build_model` dispatches on hparams.MODEL_TYPES, their names.
+
+
+def linear_outputs(schema: Schema, stats: DataStats, features, hp: HParams):
+    """A linear model over normalized numbers and one-hot categories."""
+    numeric = _numeric_block(schema, stats, features)
+    return _head(schema, stats, [_concat(numeric + _one_hot(schema, stats, features))])
+
+
+def dnn_outputs(schema: Schema, stats: DataStats, features, hp: HParams):
+    """A deep network over normalized numbers and category embeddings."""
+    numeric = _numeric_block(schema, stats, features)
+    deep = numeric + _embeddings(schema, stats, features, hp.embedding_dim)
+    return _head(schema, stats, [_deep(_concat(deep), hp)])
+
+
+def wide_deep_outputs(schema: Schema, stats: DataStats, features, hp: HParams):
+    """Wide (one-hot and crossed categories) plus deep; both parts see the normalized numbers."""
+    numeric = _numeric_block(schema, stats, features)
+    wide = numeric + _one_hot(schema, stats, features) + _crosses(schema, features, hp.cross_bins)
+    deep = numeric + _embeddings(schema, stats, features, hp.embedding_dim)
+    return _head(schema, stats, [_concat(wide), _deep(_concat(deep), hp)])
+
+
+def families(model_types: Sequence[str]) -> dict[str, Callable]:
+    """Each model type with its function of this module, `<model type>_outputs`."""
+    missing = [f"{name}_outputs" for name in model_types if f"{name}_outputs" not in globals()]
+    if missing:
+        raise ImportError(
+            f"trainer/hparams.py's MODEL_TYPES lists a family that trainer/model.py does not "
+            f"build: add {', '.join(missing)}(schema, stats, features, hp) to trainer/model.py"
+        )
+    return {name: globals()[f"{name}_outputs"] for name in model_types}
+
+
+FAMILIES = families(MODEL_TYPES)
+
+
 def build_model(schema: Schema, stats: DataStats, hp: HParams) -> keras.Model:
     """A compiled Keras model of the family `hp.model_type` over raw feature inputs."""
+    if hp.model_type not in FAMILIES:
+        raise ValueError(f"unknown model type {hp.model_type!r}; known: {', '.join(FAMILIES)}")
     features = _inputs(schema)
-    numeric = _numeric_block(schema, stats, features)
-    if hp.model_type == "linear":
-        outputs = _head(schema, stats, [_concat(numeric + _one_hot(schema, stats, features))])
-    elif hp.model_type == "dnn":
-        deep = numeric + _embeddings(schema, stats, features, hp.embedding_dim)
-        outputs = _head(schema, stats, [_deep(_concat(deep), hp)])
-    elif hp.model_type == "wide_deep":
-        wide = (
-            numeric + _one_hot(schema, stats, features) + _crosses(schema, features, hp.cross_bins)
-        )
-        deep = numeric + _embeddings(schema, stats, features, hp.embedding_dim)
-        outputs = _head(schema, stats, [_concat(wide), _deep(_concat(deep), hp)])
-    else:
-        raise ValueError(f"unknown model type {hp.model_type!r}")
+    outputs = FAMILIES[hp.model_type](schema, stats, features, hp)
 
     model = keras.Model(features, outputs, name=hp.model_type)
     if schema.is_classification:

@@ -13,9 +13,7 @@ data/ holds shards, and the staged stats file when data/stats.json describes tha
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from pathlib import Path
 
 SHARD = re.compile(r"(?P<split>[a-z]+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.csv")
@@ -85,91 +83,3 @@ def as_patterns(uris: list[str]) -> list[str]:
         elif int(match["index"]) == min(groups[key]):
             out.append(f"{folder}/{match['split']}-*-of-{match['count']}.csv")
     return out
-
-
-# ------------------------------------------------------------------------------- the cloud jobs
-
-
-def _staged_pattern(bucket: str, files: list[Path], split: str) -> str:
-    """The gs:// URI (a pattern, for shards) of the files `make stage-data` uploaded."""
-    if len(files) > 1:
-        count = SHARD.fullmatch(files[0].name)["count"]
-        return f"gs://{bucket}/{DATA_DIR}/{split}-*-of-{count}.csv"
-    return f"gs://{bucket}/{DATA_DIR}/{split}.csv"
-
-
-def _stats_problem(
-    root: Path, stats_path: Path, described_files: dict[str, list[Path]]
-) -> str | None:
-    """Why data/stats.json does not describe the data beside it, or None when it does (by name,
-    schema and size: the job checks the content, and `make stage-data` the whole checksums)."""
-    from trainer.features import SCHEMA  # noqa: PLC0415 -- the project's schema, rendered
-    from trainer.stats import DataError, StatsFile  # noqa: PLC0415 -- numpy: not for data.py
-
-    try:
-        stats_file = StatsFile.from_json((root / stats_path).read_text(), str(stats_path))
-        stats_file.check_schema(SCHEMA, str(stats_path))
-    except DataError as err:
-        return str(err)
-    for split, files in described_files.items():
-        described = stats_file.train if split == "train" else stats_file.eval
-        sizes = {path.name: (root / path).stat().st_size for path in files}
-        if {f.name: f.size for f in described.files} != sizes:
-            return (
-                f"it does not describe {describe_paths(files)}; "
-                "run `make prepare` and `make stage-data` again"
-            )
-    return None
-
-
-def cloud_data(
-    root: Path, settings, pools: list[dict], args: argparse.Namespace
-) -> tuple[list[str], list[str], list[str]]:
-    """The job's training files, evaluation files and trainer arguments.
-
-    Files given on the command line or in config/cloud.yaml win. Otherwise the job reads what
-    `make stage-data` uploaded from data/: its shards when there are, and `--stats-file` names
-    the staged stats file when data/stats.json describes those training files. A warning goes
-    to stderr when the tier has more machines than the job has training files.
-    """
-    from trainer.stats import STATS_FILE_NAME  # noqa: PLC0415
-
-    uris: dict[str, list[str]] = {}
-    staged: dict[str, list[Path]] = {}  # split -> the local files whose staged copies it reads
-    for split, chosen, configured in (
-        ("train", args.train_files, settings.train_files),
-        ("eval", args.eval_files, settings.eval_files),
-    ):
-        local = [path.relative_to(root) for path in local_files(root / DATA_DIR, split)]
-        default = (f"gs://{settings.bucket}/{DATA_DIR}/{split}.csv",)
-        if chosen or tuple(configured) != default or not local:
-            uris[split] = list(chosen or configured)
-        else:
-            uris[split] = [_staged_pattern(settings.bucket, local, split)]
-            staged[split] = local
-
-    trainer_args = list(args.trainer_args)
-    stats_path = Path(DATA_DIR, STATS_FILE_NAME)
-    given = any(arg.split("=", 1)[0] == "--stats-file" for arg in trainer_args)
-    if "train" in staged and (root / stats_path).exists() and not given:
-        problem = _stats_problem(root, stats_path, staged)
-        if problem:
-            print(f"warning: not passing {stats_path} to the job: {problem}", file=sys.stderr)
-        else:
-            trainer_args += ["--stats-file", f"gs://{settings.bucket}/{DATA_DIR}/{STATS_FILE_NAME}"]
-
-    machines = sum(pool.get("replicaCount", 1) for pool in pools if pool)
-    files = len(staged["train"]) if "train" in staged else _count(uris["train"])
-    if files is not None and machines > files:
-        print(
-            f"warning: the tier runs {machines} machines on {files} training file(s): each "
-            "machine then reads every training row. Split the data so that each reads only "
-            f"its own: make prepare SHARDS={machines} && make stage-data",
-            file=sys.stderr,
-        )
-    return uris["train"], uris["eval"], trainer_args
-
-
-def _count(uris: list[str]) -> int | None:
-    """The number of files that `uris` name, or None when a pattern makes it unknown here."""
-    return None if any(set("*?[") & set(uri) for uri in uris) else len(uris)

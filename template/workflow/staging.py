@@ -107,7 +107,7 @@ def stage(
     bucket_name: str,
     region: str,
     *,
-    prefix: str = "data",
+    prefix: str = shards.DATA_DIR,
     required_columns: Sequence[str] = (),
     allow_multi_region: bool = False,
     progress: bool = True,
@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--project", help="the GCP project that owns a new bucket")
     parser.add_argument("--bucket", required=True, help="the bucket name, without gs://")
     parser.add_argument("--region", required=True, help="the training job's region")
-    parser.add_argument("--prefix", default="data", help="the folder in the bucket")
+    parser.add_argument("--prefix", default=shards.DATA_DIR, help="the folder in the bucket")
     parser.add_argument(
         "--allow-multi-region",
         action="store_true",

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from workflow.shards import DATA_DIR
+
 CONTAINERS = ("custom", "prebuilt")
 MAKE_SETTINGS = {"project": "GCP_PROJECT", "region": "REGION", "bucket": "BUCKET"}
 YAML_SETTINGS = (
@@ -109,7 +111,7 @@ def load_settings(config_dir: Path, environ: dict[str, str] | None = None) -> Cl
     bucket = variables["BUCKET"]
     files = {}
     for key, default in zip(DATA_SETTINGS, ("train.csv", "eval.csv"), strict=True):
-        value = data.get(key) or [f"gs://{bucket}/data/{default}"]
+        value = data.get(key) or [staged_uri(bucket, default)]
         files[key] = tuple([value] if isinstance(value, str) else value)
     return CloudSettings(
         **{key: variables[name] for key, name in MAKE_SETTINGS.items()},
@@ -117,6 +119,12 @@ def load_settings(config_dir: Path, environ: dict[str, str] | None = None) -> Cl
         **files,
         **_job_settings(yaml_file, data),
     )
+
+
+def staged_uri(bucket: str, name: str) -> str:
+    """Where `make stage-data` (workflow/staging.py) puts data/`name`: in the bucket's folder
+    named as the local one, where the jobs read by default."""
+    return f"gs://{bucket}/{DATA_DIR}/{name}"
 
 
 def _job_settings(yaml_file: Path, data: dict) -> dict:
