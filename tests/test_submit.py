@@ -939,19 +939,20 @@ def test_the_dockerfile_passes_hadolint_and_installs_the_one_tensorflow_pin(proj
     dockerfile = (project / "Dockerfile").read_text()
     assert not re.search(r"tensorflow\S*==", dockerfile), "the Dockerfile pins TensorFlow itself"
     assert "COPY requirements.txt" in dockerfile
-    pin = re.search(r"^tensorflow-cpu==(\S+?);", (project / "requirements.txt").read_text(), re.M)[
-        1
-    ]
+    requirements = (project / "requirements.txt").read_text()
+    pin = re.search(r"^tensorflow-cpu==(\S+?);", requirements, re.M)[1]
+    # tensorflow-tpu lags TensorFlow: requirements.txt's `# tpu:` line names the one TPUs get.
+    tpu_pin = re.search(r"^# tpu: tensorflow-tpu==(\S+)", requirements, re.M)[1]
     for name, package in (
-        ("cpu", "tensorflow-cpu"),
-        ("gpu", "tensorflow[and-cuda]"),
-        ("tpu", "tensorflow-tpu"),
+        ("cpu", f"tensorflow-cpu=={pin}"),
+        ("gpu", f"tensorflow[and-cuda]=={pin}"),
+        ("tpu", f"tensorflow-tpu=={tpu_pin}"),
     ):
         lines = run(
             ["bash", "docker/tensorflow-requirements.sh", name, "requirements.txt"], cwd=project
         ).stdout.splitlines()
         tensorflow = [line for line in lines if line.startswith("tensorflow")]
-        assert tensorflow == [f"{package}=={pin}"], lines
+        assert tensorflow == [package], lines
         assert "keras==" in "\n".join(lines)
 
 
