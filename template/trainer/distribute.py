@@ -12,7 +12,9 @@ Vertex AI sets `TF_CONFIG` and `CLUSTER_SPEC` on every replica of a distributed 
 Only the chief writes the job's outputs: other workers write to temporary directories
 (`worker_dirs`), the pattern TensorFlow documents for MultiWorkerMirroredStrategy.
 
-TensorFlow is imported only by the functions that need it.
+TensorFlow is imported only by the functions that need it: `trainer.task` and, through
+`trainer.trial`, the workstation's tools import this module, and `python -m trainer.task --help`
+returns without loading TensorFlow (3 s; tests/test_task.py).
 """
 
 from __future__ import annotations
@@ -187,7 +189,9 @@ def strategy_from_environment(env: MutableMapping[str, str] = os.environ):
     A cluster's TF_CONFIG is rewritten without empty jobs before TensorFlow reads it
     (and written from CLUSTER_SPEC when Vertex AI set only that).
     """
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415 -- TensorFlow: see the docstring
+
+    from trainer import keras_compat  # noqa: PLC0415 -- it imports Keras: see the docstring
 
     gpus = len(tf.config.list_physical_devices("GPU"))
     plan = choose(env, gpus, _local_tpu_devices())
@@ -199,8 +203,6 @@ def strategy_from_environment(env: MutableMapping[str, str] = os.environ):
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver), plan
     if plan.kind == MULTI_WORKER_MIRRORED:
-        from trainer import keras_compat  # noqa: PLC0415
-
         env["TF_CONFIG"] = plan.cluster.tf_config()
         # TensorFlow logs each collective op it builds: a screenful per traced function.
         logging.getLogger("tensorflow").setLevel(logging.WARNING)
@@ -215,7 +217,7 @@ def worker_share(strategy) -> tuple[int, int] | None:
     """(this worker's index, the number of workers) under MultiWorkerMirroredStrategy, the chief
     first as TensorFlow numbers them; None under any other strategy. Each worker reads its own
     share of the data by it (`trainer.inputs.own_files`)."""
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415 -- TensorFlow: see the docstring
 
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return None
@@ -231,7 +233,7 @@ def wait_for_all_workers(strategy) -> None:
     Launchers end a job when its chief exits, stopping the other workers wherever they are:
     the chief waits, so that they finish writing and delete their temporary directories.
     """
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415 -- TensorFlow: see the docstring
 
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         strategy.reduce("SUM", strategy.run(lambda: tf.constant(1)), axis=None)
@@ -251,7 +253,7 @@ def worker_dirs(
     if chief:
         yield dict(outputs)
         return
-    import tensorflow as tf  # noqa: PLC0415 -- tf.io.gfile reads gs:// too
+    import tensorflow as tf  # noqa: PLC0415 -- TensorFlow (docstring); tf.io.gfile reads gs:// too
 
     scratch = tempfile.mkdtemp(prefix="worker-")
     try:

@@ -194,19 +194,17 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-    from trainer import model  # noqa: PLC0415 -- TensorFlow loads only once the job is valid
-    from trainer.checkpoints import CheckpointMismatchError  # noqa: PLC0415
-    from trainer.inputs import DataError  # noqa: PLC0415
+    # TensorFlow (3 s) loads only once the job is valid, so that `--help` and argument errors
+    # return at once (tests/test_task.py), and after the log level above, which it reads on import.
+    from trainer import checkpoints, hypertune_report, inputs, model  # noqa: PLC0415
 
     logging.info("Hyperparameters: %s", hp)
     try:
         strategy, plan = distribute.strategy_from_environment()
         callbacks = []
         if trial.reports_metric(os.environ):  # the chief of a tuning trial
-            from trainer.hypertune_report import HypertuneReporter  # noqa: PLC0415
-
             logging.info("Tuning: reporting %s to Vertex AI", args.hypertune_metric)
-            callbacks.append(HypertuneReporter(args.hypertune_metric))
+            callbacks.append(hypertune_report.HypertuneReporter(args.hypertune_metric))
         # Only the chief writes the job's outputs; other workers write to scratch copies.
         with distribute.worker_dirs(plan.is_chief, asdict(paths), resume="checkpoint_dir") as out:
             model.train_and_evaluate(
@@ -220,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                 **out,
             )
         distribute.wait_for_all_workers(strategy)
-    except (DataError, CheckpointMismatchError, distribute.ClusterError) as err:
+    except (inputs.DataError, checkpoints.CheckpointMismatchError, distribute.ClusterError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -16,6 +16,7 @@ import re
 import google_crc32c
 from google.api_core import exceptions
 from google.cloud import storage
+from tqdm import tqdm
 
 # Files above this size upload in resumable chunks, with a progress bar.
 RESUMABLE_THRESHOLD = 16 * 1024 * 1024
@@ -140,8 +141,6 @@ def upload_if_changed(
     blob = bucket.blob(blob_name, chunk_size=CHUNK_SIZE if size > RESUMABLE_THRESHOLD else None)
     with open(local_path, "rb") as f:
         if progress and size > RESUMABLE_THRESHOLD:
-            from tqdm import tqdm  # noqa: PLC0415 -- only large uploads show a bar
-
             with (
                 tqdm(total=size, unit="B", unit_scale=True, desc=blob_name) as bar,
                 bar.wrapattr(f, "read") as wrapped,

@@ -21,6 +21,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from google.api_core import exceptions
+from google.auth.exceptions import DefaultCredentialsError
+from google.cloud import storage
+
 from trainer.stats import STATS_FILE_NAME, DataError
 from workflow import data, gcs, shards, statsfile
 
@@ -76,8 +80,6 @@ def check_files(paths: Iterable[str | Path], required_columns: Sequence[str]) ->
 
 def get_or_create_bucket(client, name: str, region: str, *, allow_multi_region: bool, log=print):
     """The bucket, checked to be in `region`; created there (private) when it does not exist."""
-    from google.api_core import exceptions  # noqa: PLC0415
-
     try:
         return gcs.check_bucket(client, name, region, allow_multi_region)
     except gcs.BucketNotFound:
@@ -212,10 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    from google.api_core import exceptions  # noqa: PLC0415 -- after the arguments are valid
-    from google.auth.exceptions import DefaultCredentialsError  # noqa: PLC0415
-    from google.cloud import storage  # noqa: PLC0415
-
+    # The project's schema, read by the command only: the template's tests import this module from
+    # template/, where trainer/features.py is still features.py.jinja.
     from trainer.features import SCHEMA  # noqa: PLC0415
 
     try:

@@ -58,7 +58,7 @@ def main() -> int:
     parser.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf  # noqa: PLC0415 -- after the log level, which it reads on import
+    import tensorflow as tf  # noqa: PLC0415 -- after the log level, which TensorFlow reads on import
 
     with open(args.instances, encoding="utf-8-sig") as f:
         instances = [json.loads(line) for line in f if line.strip()]

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import json
 
+import google.auth
+import google.auth.exceptions
+import requests
+from google.auth.transport.requests import AuthorizedSession
+
 from workflow.cloud import gcloud
 from workflow.cloud.settings import CloudSettings
 from workflow.serving.vertex import ServingError
@@ -36,11 +41,6 @@ def _error_message(response) -> str:
 
 def post(url: str, body: dict) -> dict:
     """POSTs `body` as JSON with the Application Default Credentials; returns the answer."""
-    import google.auth  # noqa: PLC0415 -- only the requests that are sent need these
-    import google.auth.exceptions  # noqa: PLC0415
-    import requests  # noqa: PLC0415
-    from google.auth.transport.requests import AuthorizedSession  # noqa: PLC0415
-
     try:
         credentials, _ = google.auth.default(scopes=SCOPES)
     except google.auth.exceptions.DefaultCredentialsError:
