@@ -19,6 +19,7 @@ from pathlib import Path
 
 from trainer.features import SCHEMA
 from trainer.hparams import HParams
+from trainer.task import build_parser
 from trainer.trial import TUNING_METRICS
 from workflow.cloud.settings import ConfigError, read_yaml_mapping
 
@@ -39,8 +40,6 @@ METRIC_FLAG = "hypertune-metric"
 
 
 def _parser_actions() -> list:
-    from trainer.task import build_parser  # noqa: PLC0415 -- task.py is light without TensorFlow
-
     return build_parser()._actions
 
 

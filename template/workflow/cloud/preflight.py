@@ -8,6 +8,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+import google.auth.exceptions
+from google.cloud import storage
+
 from workflow import gcs
 from workflow.cloud import gcloud, package
 from workflow.cloud.settings import CloudSettings
@@ -21,9 +24,6 @@ class PreflightError(Exception):
 
 def storage_client(project_id: str):
     """A Cloud Storage client with the Application Default Credentials."""
-    import google.auth.exceptions  # noqa: PLC0415 -- only the cloud path needs these
-    from google.cloud import storage  # noqa: PLC0415
-
     try:
         return storage.Client(project=project_id)
     except google.auth.exceptions.DefaultCredentialsError:
