@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from trainer import task
 from trainer.features import SCHEMA
 from trainer.hparams import HParams
 from trainer.schema import Schema
@@ -74,8 +75,6 @@ def run_trainer(*flags: str, cwd: Path, env: dict[str, str] | None = None):
             text=True,
             check=False,
         )
-    from trainer import task  # noqa: PLC0415 -- TensorFlow only for the tests that train
-
     stdout, stderr = io.StringIO(), io.StringIO()
     with (
         contextlib.chdir(cwd),
@@ -113,7 +112,8 @@ def data_dir(tmp_path_factory) -> Path:
 def trained(data_dir, tmp_path_factory):
     """A model trained for a few epochs (seconds on 400 rows) and exported, as
     `python -m trainer.task` does it."""
-    import keras  # noqa: PLC0415 -- TensorFlow only for the tests that train
+    # TensorFlow only for the tests that train: `pytest tests/test_cloud.py` never waits for it.
+    import keras  # noqa: PLC0415
 
     from trainer import model  # noqa: PLC0415
 

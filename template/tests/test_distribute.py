@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from trainer import distribute
+from trainer.features import SCHEMA
 
+from conftest import synthetic_rows, write_csv
+
+# TensorFlow and Keras are imported by the tests that need them: the rest of this file checks the
+# strategy's choice in milliseconds.
 LOCAL_CLUSTER = {"chief": ["localhost:27182"], "ps": [], "worker": ["localhost:27183"]}
 
 
@@ -217,7 +222,7 @@ def test_other_workers_write_to_scratch_that_is_removed(tmp_path):
 
 
 def test_the_keras_pin_is_a_version_the_multi_worker_fix_was_proven_on():
-    from trainer import keras_compat  # noqa: PLC0415 -- imports Keras
+    from trainer import keras_compat  # noqa: PLC0415 -- Keras (see the top)
 
     root = Path(__file__).parent.parent
     if re.search(r"^container: '?prebuilt'?$", (root / "config/cloud.yaml").read_text(), re.M):
@@ -228,7 +233,7 @@ def test_the_keras_pin_is_a_version_the_multi_worker_fix_was_proven_on():
 
 
 def test_the_multi_worker_fix_is_left_out_on_other_keras_versions(monkeypatch, caplog):
-    from trainer import keras_compat  # noqa: PLC0415
+    from trainer import keras_compat  # noqa: PLC0415 -- Keras (see the top)
 
     monkeypatch.setattr(keras_compat.keras, "__version__", "3.99.0")
     monkeypatch.setattr(keras_compat, "_patched", False)
@@ -251,12 +256,9 @@ def test_vertex_evaluators_stay_out_of_the_tensorflow_cluster():
 def test_workers_read_the_same_order_so_their_shares_never_overlap(tmp_path):
     """Each worker keeps its share of every batch of the same stream (tf.data's DATA sharding):
     with the shared seed, every process reads the lines in the same order."""
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415 -- TensorFlow (see the top)
 
-    from trainer import inputs  # noqa: PLC0415
-    from trainer.features import SCHEMA  # noqa: PLC0415
-
-    from conftest import synthetic_rows, write_csv  # noqa: PLC0415
+    from trainer import inputs  # noqa: PLC0415 -- TensorFlow (see the top)
 
     files = [
         str(write_csv(tmp_path / f"part-{i}.csv", synthetic_rows(SCHEMA, 300, seed=i)))

@@ -9,6 +9,7 @@ import pytest
 from trainer.features import SCHEMA
 from trainer.trial import TUNING_METRICS
 
+# HypertuneReporter is a Keras callback: the tests import it, and TensorFlow with it, themselves.
 METRIC = TUNING_METRICS[SCHEMA.task_type][0]
 NAME = METRIC.removeprefix("val_")  # as `evaluate` logs it
 
@@ -44,7 +45,7 @@ def test_every_evaluation_is_reported_with_its_epoch(metric_file):
 
 
 def test_a_metric_the_model_does_not_evaluate_is_a_clear_error(metric_file):
-    from trainer.hypertune_report import HypertuneReporter  # noqa: PLC0415
+    from trainer.hypertune_report import HypertuneReporter  # noqa: PLC0415 -- TensorFlow
 
     reporter = HypertuneReporter("val_auc")
     with pytest.raises(ValueError, match=r"val_auc is not among the evaluation metrics \(val_"):
