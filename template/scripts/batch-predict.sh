@@ -5,4 +5,4 @@
 # The machines are in config/serving.yaml (batch); the work is in workflow/serving/batch.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec "${PYTHON:-.venv/bin/python}" -m workflow.serving.batch "$@"
+exec "${PYTHON:-.venv/bin/python}" -m workflow batch-predict "$@"

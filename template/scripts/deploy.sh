@@ -7,4 +7,4 @@
 # workflow/serving/deploy.py; --help lists the options.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec "${PYTHON:-.venv/bin/python}" -m workflow.serving.deploy "$@"
+exec "${PYTHON:-.venv/bin/python}" -m workflow deploy "$@"

@@ -7,4 +7,4 @@
 # It uploads and checks exactly as scripts/submit.sh does; --help lists its options.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec "${PYTHON:-.venv/bin/python}" -m workflow.cloud.submit --tune "$@"
+exec "${PYTHON:-.venv/bin/python}" -m workflow hptune "$@"

@@ -9,4 +9,4 @@
 # The work (preflight, packaging, the job spec) is in workflow/cloud/submit.py; --help lists it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec "${PYTHON:-.venv/bin/python}" -m workflow.cloud.submit "$@"
+exec "${PYTHON:-.venv/bin/python}" -m workflow submit "$@"

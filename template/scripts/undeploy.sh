@@ -5,4 +5,4 @@
 # The work is in workflow/serving/undeploy.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec "${PYTHON:-.venv/bin/python}" -m workflow.serving.undeploy "$@"
+exec "${PYTHON:-.venv/bin/python}" -m workflow undeploy "$@"
