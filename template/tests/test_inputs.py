@@ -110,6 +110,8 @@ def _broken(lines: list[str], how: str) -> list[str]:
     elif how == "a-name-twice":
         header += f",{header.split(',')[0]}"
         rows = [row + ",x" for row in rows]
+    elif how == "a-carriage-return":
+        rows[5] += "\r" + rows[6]
     elif how == "a-number-as-a-name":
         header = header.replace(SCHEMA.label, "2024")
     return [header, *rows]
@@ -120,6 +122,7 @@ def _broken(lines: list[str], how: str) -> list[str]:
     [
         ("a-row-too-wide", r"train\.csv, line 7: \d+ fields, but the header has \d+ columns$"),
         ("a-quote-left-open", r"train\.csv, line 7: a quoted value does not end on its line"),
+        ("a-carriage-return", r"train\.csv, line 7: a carriage return inside the line"),
         ("a-name-twice", r"train\.csv: the header names column\(s\) \w+ twice$"),
         ("a-number-as-a-name", r"train\.csv: the first line looks like data.*'2024'"),
     ],

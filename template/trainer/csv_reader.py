@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import itertools
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import IO
@@ -61,7 +61,10 @@ def parse_header(
     text = first_line.removeprefix("\ufeff")
     if not text.strip():
         raise DataError(f"{path}: the file is empty; expected a header row of column names")
-    names = [name.strip() for name in next(csv.reader([text.strip()]))]
+    try:
+        names = [name.strip() for name in next(csv.reader([text.strip()]))]
+    except csv.Error as err:
+        raise _unreadable(f"{path}, line 1", err) from None
     data_like = [name for name in names if _looks_like_data(name, missing)]
     if data_like:
         raise DataError(
@@ -95,6 +98,15 @@ def check_columns(path: str, header: list[str], columns: Iterable[str]) -> list[
     return header
 
 
+def _unreadable(where: str, err: csv.Error) -> DataError:
+    if "new-line" in str(err):  # a lone '\r': the line ends of an old Mac, which no reader splits
+        return DataError(
+            f"{where}: a carriage return inside the line; save the file with Unix (LF) or "
+            "Windows (CRLF) line ends"
+        )
+    return DataError(f"{where}: {err}")
+
+
 def wrong_width(path: str, line: int, fields: int, width: int) -> DataError:
     return DataError(f"{path}, line {line}: {fields} fields, but the header has {width} columns")
 
@@ -103,65 +115,86 @@ def wrong_width(path: str, line: int, fields: int, width: int) -> DataError:
 class Block:
     """Rows of a block of lines: each row's fields, and its line number in the file."""
 
-    lines: list[int]
+    lines: Sequence[int]
     rows: list[list[str]]
 
 
 @dataclass
 class CsvFile:
-    """A CSV file's checked header, and the lines after it (bytes), read by `blocks` or `rows`."""
+    """A CSV file's checked header, and the lines after it (bytes, without their '\n'), read by
+    `blocks` or `rows`."""
 
     path: str
     header: list[str]
     lines: Iterator[bytes]
 
     def blocks(self, size: int = BLOCK_LINES) -> Iterator[Block]:
-        """The rows, `size` lines at a time (blank lines count, as they do for the trainer),
-        each with the header's number of fields."""
-        number = 1  # the header's
-        while True:
-            raw = list(itertools.islice(self.lines, size))
-            if not raw:
-                return
-            numbers, lines = [], []
-            for line in raw:
-                number += 1
-                try:
-                    text = line.decode().strip()
-                except UnicodeDecodeError as err:
-                    raise DataError(f"{self.path}, line {number}: not UTF-8 text ({err})") from None
-                if text:
-                    numbers.append(number)
-                    lines.append(text)
-            yield Block(numbers, self._parse(numbers, lines))
+        """The rows, `size` lines at a time (blank lines count, as they do for the trainer)."""
+        for numbers, lines in self._line_blocks(size):
+            yield Block(numbers, [fields for _, fields in self._rows_of(numbers, lines)])
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """Each row as (its line number, its fields)."""
-        for block in self.blocks():
-            yield from zip(block.lines, block.rows, strict=True)
+        blocks = self._line_blocks(BLOCK_LINES)
+        return itertools.chain.from_iterable(itertools.starmap(self._rows_of, blocks))
 
-    def _parse(self, numbers: list[int], lines: list[str]) -> list[list[str]]:
-        # A last, empty line: a quote left open on the block's last line runs into it.
+    def _line_blocks(self, size: int) -> Iterator[tuple[Sequence[int], list[str]]]:
+        """Blocks of `size` lines: the numbers and the stripped text of those not blank."""
+        first = 2  # the first line after the header
+        while raw := list(itertools.islice(self.lines, size)):
+            try:
+                text = b"\n".join(raw).decode().split("\n")
+            except UnicodeDecodeError:
+                raise self._not_utf8(raw, first) from None
+            lines = [line.strip() for line in text]
+            if all(lines):
+                yield range(first, first + len(lines)), lines
+            else:
+                yield [first + i for i, line in enumerate(lines) if line], list(filter(None, lines))
+            first += len(raw)
+
+    def _not_utf8(self, raw: list[bytes], first: int) -> DataError:
+        for number, line in enumerate(raw, start=first):
+            try:
+                line.decode()
+            except UnicodeDecodeError as err:
+                return DataError(f"{self.path}, line {number}: not UTF-8 text ({err})")
+        raise AssertionError("a block that is not UTF-8 has a line that is not")
+
+    def _rows_of(self, numbers: Sequence[int], lines: list[str]) -> Iterator[tuple[int, list[str]]]:
+        """The lines' rows, each with the header's width. A last, empty line: a quote left open
+        on the block's last line runs into it, as a quoted value that runs on to the next line
+        does, which the reader's line count then shows."""
         reader = csv.reader([*lines, ""])
-        rows: list[list[str]] = []
         width = len(self.header)
         try:
-            for fields in reader:
-                if len(rows) == len(lines):
-                    break  # the empty line's row
-                line = numbers[len(rows)]
-                if reader.line_num != len(rows) + 1:
+            for index, fields in enumerate(reader):
+                if reader.line_num != index + 1:
                     raise DataError(
-                        f"{self.path}, line {line}: a quoted value does not end on its line, but "
-                        "the trainer reads a row per line; close the quote, or remove the line "
-                        "break inside it"
+                        f"{self.path}, line {numbers[index]}: a quoted value does not end on its "
+                        "line, but the trainer reads a row per line; close the quote, or remove "
+                        "the line break inside it"
                     )
+                if index == len(lines):
+                    return  # the empty line's row
                 if len(fields) != width:
-                    raise wrong_width(self.path, line, len(fields), width)
-                rows.append(fields)
+                    raise wrong_width(self.path, numbers[index], len(fields), width)
+                yield numbers[index], fields
         except csv.Error as err:
-            raise DataError(f"{self.path}, line {numbers[len(rows)]}: {err}") from None
-        return rows
+            line = numbers[min(reader.line_num, len(lines)) - 1]
+            raise _unreadable(f"{self.path}, line {line}", err) from None
+
+
+def _split_lines(f: IO[bytes], chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The file's lines, split at each '\n' alone, as TensorFlow's TextLineDataset splits them
+    (tf.io.gfile's readline drops a '\r' inside a line)."""
+    rest = b""
+    while data := f.read(chunk):
+        lines = (rest + data).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
 
 
 def open_csv(
@@ -178,7 +211,7 @@ def open_csv(
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise DataError(f"{path}: is a directory, not a CSV file") from None
-    lines = iter(f)
+    lines = _split_lines(f)
     first = next(lines, b"")
     try:
         text = first.decode()
