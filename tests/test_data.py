@@ -470,6 +470,28 @@ def test_make_prepare_refuses_with_one_line_and_leaves_data_as_it_was(prepared, 
     assert [p.name for p in (prepared / "data").iterdir() if p.name.startswith(".")] == []
 
 
+def test_make_prepare_refuses_an_invalid_setting_with_one_line_and_leaves_data_as_it_was(
+    prepared,
+):
+    """config/data.yaml is the team's: a value that is not valid is named before anything is
+    read or written."""
+    config = prepared / "config/data.yaml"
+    original = config.read_text()
+    before = _contents(prepared / "data")
+    config.write_text(original.replace("train_fraction: 0.8", "train_fraction: most"))
+    try:
+        result = run(["make", "--silent", "prepare", MAKE_VENV], cwd=prepared, check=False)
+    finally:
+        config.write_text(original)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error == (
+        "error: config/data.yaml: 'split.train_fraction' must be a number from 0 to 1, not \"most\""
+    )
+    assert _contents(prepared / "data") == before
+
+
 def _open_for_writing(fifo: Path, reader: subprocess.Popen) -> int:
     """The writing end of a named pipe, once `reader` has opened the other end."""
     while True:

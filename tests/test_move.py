@@ -1,7 +1,8 @@
 """A project made before the layout change follows it with `copier update`: v1.0.0 (commit
 V1_COMMIT) had the workstation modules in trainer/; the next release moves them to workflow/,
 with a migration (copier.yml's `_migrations`, hooks/carry-renamed-file.sh) that carries the
-team's edits of each moved file to its new path.
+team's edits of each moved file to its new path. The same migration carries a module renamed
+inside workflow/ since (RENAMES), for a project made between the releases (BEFORE_RENAMES).
 
 The template's history here is two commits: V1_COMMIT's tree tagged V1, then the working tree
 tagged NEW. A project is copied at V1 and committed; the team edits two moved modules and one
@@ -31,7 +32,9 @@ TEAM_EDITS = [
     (
         "trainer/data.py",
         "workflow/data.py",
-        replace_once("MAX_DISTINCT = 10_000", "MAX_DISTINCT = 50_000  # our catalogue is larger"),
+        replace_once(
+            'SPLITS = ("train", "eval", "test")', 'SPLITS = ("train", "eval", "test")  # ours'
+        ),
     ),
     (
         "trainer/cloud/submit.py",
@@ -49,11 +52,21 @@ TEAM_EDITS = [
 ]
 
 
+# Modules of workflow/ renamed after v1.0.0 (the same migration carries them), and a commit
+# that still has their old names: it is in every clone's history, as V1_COMMIT is.
+RENAMES = [("workflow/statsfile.py", "workflow/split_stats.py")]
+BEFORE_RENAMES = "0d4ccc8"
+
+
 def moves() -> list[tuple[str, str]]:
     """The (old, new) pairs of the migration that moved the modules, read from copier.yml."""
     (migration,) = [m for m in copier_config()["_migrations"] if m["version"] == MIGRATION_VERSION]
     paths = migration["command"][2:]
     return list(zip(paths[::2], paths[1::2], strict=True))
+
+
+def moves_out_of_trainer() -> list[tuple[str, str]]:
+    return [(old, new) for old, new in moves() if (old, new) not in RENAMES]
 
 
 def history_across_the_move(dest: Path) -> Path:
@@ -104,7 +117,7 @@ def test_the_migration_moves_every_module_that_left_trainer():
     ]
     assert gone, "nothing left trainer/ since v1.0.0"
     same_names_in_workflow = [(old, "workflow/" + old.removeprefix("trainer/")) for old in gone]
-    assert sorted(moves()) == sorted(same_names_in_workflow)
+    assert sorted(moves_out_of_trainer()) == sorted(same_names_in_workflow)
     for _, new in moves():
         assert (ROOT / "template" / new).is_file(), f"template/{new} is not a plain file"
 
@@ -133,7 +146,7 @@ def test_every_edit_survives_at_its_new_path(moved):
 @pytest.mark.xdist_group("move")
 def test_no_old_path_is_left_behind(moved):
     project, _, _ = moved
-    for old, _ in moves():
+    for old, _ in moves_out_of_trainer():
         assert not (project / old).exists(), old
     assert not (project / "trainer/cloud").exists()
     assert files_with_conflict_markers(project) == []
@@ -164,3 +177,71 @@ def test_the_carry_script_refuses_a_path_without_its_pair(tmp_path):
     assert result.returncode == 2
     assert "expected pairs of paths, got 1 argument(s)" in result.stderr
     assert "usage: carry-renamed-file.sh OLD NEW [OLD NEW ...]" in result.stderr
+
+
+# ---------------------------------------------------------------- renamed inside workflow/ since
+
+
+def test_the_migration_carries_each_rename_and_its_old_path_is_gone():
+    for old, new in RENAMES:
+        assert (old, new) in moves()
+        assert not (ROOT / "template" / old).exists(), old
+        assert (ROOT / "template" / new).is_file(), new
+    renamed = run(["git", "ls-tree", "--name-only", BEFORE_RENAMES, "template/workflow/"], cwd=ROOT)
+    assert {f"template/{old}" for old, _ in RENAMES} <= set(renamed.stdout.split())
+
+
+@pytest.fixture(scope="module")
+def renamed(tmp_path_factory):
+    """A project made at BEFORE_RENAMES (tagged v1.1.0, between the releases), whose team edited
+    a module renamed since and a setting of workflow/data.py that is config/data.yaml's now, then
+    updated to NEW. Returns it and the update's result."""
+    template = tmp_path_factory.mktemp("rename-history")
+    run(
+        f"git -C {shlex.quote(str(ROOT))} archive {BEFORE_RENAMES} "
+        f"| tar -x -C {shlex.quote(str(template))}"
+    )
+    git(template, "init", "-q")
+    git(template, "add", "-A")
+    git(template, "commit", "-qm", "between the releases")
+    git(template, "tag", "v1.1.0")
+    git(template, "rm", "-rq", ".")
+    snapshot_template(template, tag=NEW)
+    project = render(template, tmp_path_factory.mktemp("renamed") / "project", vcs_ref="v1.1.0")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "generated from the template")
+    for old, _ in RENAMES:
+        edit(project / old, append("\n\n# The team's note, kept across the rename.\n"))
+    edit(
+        project / "workflow/data.py", replace_once("MAX_DISTINCT = 10_000", "MAX_DISTINCT = 50_000")
+    )
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "the team's edits")
+    update = run([str(VENV_BIN / "copier"), "update", "--trust", "--defaults"], cwd=project)
+    return project, update
+
+
+@pytest.mark.xdist_group("rename")
+def test_a_teams_edit_of_a_renamed_module_survives_at_its_new_name(renamed):
+    project, update = renamed
+    for old, new in RENAMES:
+        assert not (project / old).exists(), old
+        assert (project / new).read_text() == (ROOT / "template" / new).read_text() + (
+            "\n\n# The team's note, kept across the rename.\n"
+        )
+        carried = f"Carried your edits of {old} over to {new} (0 conflict(s) to resolve)."
+        assert carried in update.stdout.splitlines(), update.stdout
+
+
+@pytest.mark.xdist_group("rename")
+def test_a_teams_edit_of_a_setting_now_in_config_shows_where_it_went(renamed):
+    """The constant is gone from workflow/data.py: copier leaves the team's line and the new
+    one as a conflict, and the new side names the setting in config/data.yaml."""
+    project, _ = renamed
+    assert files_with_conflict_markers(project) == ["workflow/data.py"]
+    text = (project / "workflow/data.py").read_text()
+    ours = text[text.index("<<<<<<<") : text.index("=======")]
+    theirs = text[text.index("=======") : text.index(">>>>>>>")]
+    assert "MAX_DISTINCT = 50_000" in ours
+    assert "config/data.yaml's schema_proposal" in theirs
+    assert "max_distinct: 10000" in (project / "config/data.yaml").read_text()

@@ -113,7 +113,7 @@ def test_a_killed_job_on_shards_resumes_where_it_stopped(sharded, tmp_path):
         [
             PYTHON,
             "-m",
-            "workflow.statsfile",
+            "workflow.split_stats",
             "--train-files",
             f"{data}/train-*.csv",
             "--eval-files",

@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -191,7 +192,8 @@ def test_the_split_fractions_help_gives_the_unit_and_the_default(capsys):
     for name in data.SPLITS:
         default = getattr(defaults, f"{name}_fraction")
         assert (
-            f"share of rows in {name}.csv, from 0 to 1 in steps of 0.01 (default: {default})"
+            f"share of rows in {name}.csv, from 0 to 1 in steps of 0.01 (default: {default}, "
+            f"config/data.yaml's split.{name}_fraction)"
         ) in help_text
 
 
@@ -318,7 +320,7 @@ def test_an_evaluation_class_that_training_never_sees_is_refused_by_its_line(tmp
     splitter = data.Splitter(data.split_percents(0.8, 0.2, 0.0))
     for i in range(1000):  # a row of a third class that the hash sends to eval.csv
         row = rows[0] | {"unused_note": f"rare {i}", SCHEMA.label: "high"}
-        cleaned = [data.MISSING if v in data.MISSING_TOKENS else v for v in row.values()]
+        cleaned = [data.MISSING if v in data.settings().missing_tokens else v for v in row.values()]
         if splitter.split_of(cleaned) == "eval":
             break
     rows.append(row)
@@ -459,3 +461,117 @@ def test_the_command_line_starts_without_tensorflow_and_reports_bad_input(tmp_pa
         f"error: {source}: the first line looks like data, not a header of column names "
         "('1.5' is not a column name); add a header row"
     )
+
+
+# ------------------------------------------------------------------ the team's config/data.yaml
+
+
+def _project_copy(tmp_path: Path, edit) -> Path:
+    """The modules `workflow.data` runs, and config/data.yaml as `edit(text)` makes it."""
+    project = Path(__file__).resolve().parent.parent
+    copy = tmp_path / "project"
+    for name in ("trainer", "workflow"):
+        shutil.copytree(project / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "config").mkdir()
+    (copy / "config/data.yaml").write_text(edit((project / "config/data.yaml").read_text()))
+    return copy
+
+
+def _data_command(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "workflow.data", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_missing_token_added_to_the_config_is_read_as_missing(tmp_path):
+    project = _project_copy(tmp_path, lambda text: text.replace('"n/a",', '"n/a", "?", "-",'))
+    source = tmp_path / "raw.csv"
+    source.write_text("target,width,color\nlow,?,red\n?,2.0,blue\nmid,1.5,-\n")
+    result = _data_command(project, "clean", str(source), "-o", "clean.csv", "--label", "target")
+    assert result.returncode == 0, result.stderr
+    assert (project / "clean.csv").read_text() == "target,width,color\nlow,NA,red\nmid,1.5,NA\n"
+    assert "3 missing value(s) written as NA: width 1, target 1, color 1" in result.stdout
+
+
+def test_the_split_settings_of_the_config_are_the_defaults(tmp_path):
+    def edit(text: str) -> str:
+        for old, new in (
+            ("key: null", "key: unused_note"),
+            ("train_fraction: 0.8", "train_fraction: 0.6"),
+            ("test_fraction: 0.0", "test_fraction: 0.2"),
+        ):
+            text = text.replace(old, new)
+        return text
+
+    project = _project_copy(tmp_path, edit)
+    rows = synthetic_rows(CLASSIFICATION, 300, seed=30)
+    for i, row in enumerate(rows):
+        row["unused_note"] = f"group-{i % 30}"
+    source = write_csv(tmp_path / "all.csv", rows)
+    result = _data_command(project, "split", str(source), "--out-dir", "out")
+    assert result.returncode == 0, result.stderr
+    seen: dict[str, str] = {}
+    for name in data.SPLITS:  # a test.csv: the config's test_fraction; groups stay together
+        header, *lines = (project / "out" / f"{name}.csv").read_text().splitlines()
+        key_index = header.split(",").index("unused_note")
+        for line in lines:
+            assert seen.setdefault(line.split(",")[key_index], name) == name
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda text: text.replace("max_distinct: 10000", "max_distinct: many"),
+            "error: config/data.yaml: 'schema_proposal.max_distinct' must be a whole number "
+            'above 0, not "many"',
+        ),
+        (
+            lambda text: text.replace('"NA", "NULL"', '"NA", NULL'),
+            "error: config/data.yaml: 'missing_tokens' must be a list of quoted strings, not [",
+        ),
+        (
+            lambda text: text.replace("eval_fraction: 0.2", "eval_fraction: 0.25"),
+            "error: config/data.yaml: the split fractions sum to 1.05; they must sum to 1",
+        ),
+        (
+            lambda text: text.replace("  key: null", "  key: null\n  seed: 3"),
+            "error: config/data.yaml: no setting 'split.seed' (the settings: split.key, "
+            "split.train_fraction, split.eval_fraction, split.test_fraction)",
+        ),
+        (
+            lambda text: text.replace("split:", "split: [", 1),
+            "error: config/data.yaml: not valid YAML (",
+        ),
+    ],
+    ids=["not-a-number", "unquoted-null", "fractions-sum", "unknown-setting", "not-yaml"],
+)
+def test_an_invalid_setting_is_one_error_line_and_writes_nothing(tmp_path, edit, message):
+    project = _project_copy(tmp_path, edit)
+    source = write_csv(tmp_path / "raw.csv", synthetic_rows(SCHEMA, 100, seed=31))
+    result = _data_command(project, "prepare", str(source), "--out-dir", "out")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(message)
+    assert not (project / "out").exists()
+
+
+def test_a_quoted_value_across_lines_is_refused_by_its_line(tmp_path, capsys):
+    """The trainer reads a row per line: a line break inside a quoted value would split it."""
+    header = ",".join(["unused_note", *SCHEMA.columns])
+    good = [",".join(["x", *row]) for row in _plain_rows(3)]
+    text = "\n".join([header, *good[:2], '"a note', 'over two lines"' + good[2][1:]]) + "\n"
+    line = _refused(tmp_path, capsys, text)
+    assert line == (
+        f"error: {tmp_path}/raw.csv, line 4: a quoted value does not end on its line, but the "
+        "trainer reads a row per line; close the quote, or remove the line break inside it"
+    )
+
+
+def _plain_rows(n: int) -> list[list[str]]:
+    return [[row[c] for c in SCHEMA.columns] for row in synthetic_rows(SCHEMA, n, seed=32)]

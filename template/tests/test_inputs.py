@@ -10,6 +10,7 @@ import pytest
 
 from trainer import inputs
 from trainer.features import SCHEMA
+from workflow import split_stats
 
 from conftest import run_trainer, synthetic_rows, the_error_line, write_csv
 
@@ -98,6 +99,44 @@ def test_a_row_with_more_or_fewer_fields_than_the_header_is_named_by_its_line(
         rf"but the header has {columns} columns$",
     ):
         _train_on(tmp_path, path)
+
+
+def _broken(lines: list[str], how: str) -> list[str]:
+    header, *rows = lines
+    if how == "a-row-too-wide":
+        rows[5] += ",surplus"
+    elif how == "a-quote-left-open":
+        rows[5] = '"' + rows[5]
+    elif how == "a-name-twice":
+        header += f",{header.split(',')[0]}"
+        rows = [row + ",x" for row in rows]
+    elif how == "a-carriage-return":
+        rows[5] += "\r" + rows[6]
+    elif how == "a-number-as-a-name":
+        header = header.replace(SCHEMA.label, "2024")
+    return [header, *rows]
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("a-row-too-wide", r"train\.csv, line 7: \d+ fields, but the header has \d+ columns$"),
+        ("a-quote-left-open", r"train\.csv, line 7: a quoted value does not end on its line"),
+        ("a-carriage-return", r"train\.csv, line 7: a carriage return inside the line"),
+        ("a-name-twice", r"train\.csv: the header names column\(s\) \w+ twice$"),
+        ("a-number-as-a-name", r"train\.csv: the first line looks like data.*'2024'"),
+    ],
+)
+def test_the_trainer_and_the_workstation_refuse_a_file_in_the_same_words(tmp_path, how, message):
+    """One reader (trainer/csv_reader.py): TensorFlow decodes the trainer's rows, but the checks
+    and the messages are the workstation's, which `make prepare` and the stats file use."""
+    path = write_csv(tmp_path / "train.csv", synthetic_rows(SCHEMA, 30, seed=13))
+    path.write_text("\n".join(_broken(path.read_text().splitlines(), how)) + "\n")
+    with pytest.raises(inputs.DataError, match=message) as trainer:
+        inputs.scan([str(path)], SCHEMA)
+    with pytest.raises(inputs.DataError) as workstation:
+        split_stats.scan([str(path)], SCHEMA)
+    assert str(workstation.value) == str(trainer.value)
 
 
 def test_a_spreadsheets_byte_order_mark_is_no_part_of_the_data(tmp_path):

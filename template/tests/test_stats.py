@@ -12,7 +12,7 @@ import pytest
 from trainer import inputs
 from trainer.features import SCHEMA
 from trainer.stats import StatsFile
-from workflow import statsfile
+from workflow import split_stats
 
 from conftest import run_trainer, synthetic_rows, the_error_line, write_csv
 
@@ -44,7 +44,7 @@ def split(tmp_path) -> tuple[list[str], list[str]]:
 
 def _write_stats(split, path: Path) -> Path:
     train, eval_ = split
-    statsfile.write(statsfile.describe(train, eval_, SCHEMA), path)
+    split_stats.write(split_stats.describe(train, eval_, SCHEMA), path)
     return path
 
 
@@ -57,7 +57,7 @@ def _rchar() -> int:
 def test_the_workstation_computes_what_the_trainers_scan_computes(split, tmp_path):
     train, _ = split
     scanned = inputs.scan(train, SCHEMA)
-    assert statsfile.scan(train, SCHEMA) == scanned  # the same blocks: the very same floats
+    assert split_stats.scan(train, SCHEMA) == scanned  # the same blocks: the very same floats
     written = StatsFile.from_json(_write_stats(split, tmp_path / "stats.json").read_text(), "x")
     assert written.train.stats == scanned
     assert written.schema == SCHEMA

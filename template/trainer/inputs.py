@@ -3,35 +3,34 @@ stats file checked against the files), and tf.data input, each worker of a clust
 
 Each file's header gives its column order. Lines are batched before they are decoded, which
 keeps the pipeline fast enough to feed training (one `decode_csv` call per batch, not per row).
+The header's checks, the scan's block size and the messages for bad rows are those of
+trainer/csv_reader.py, which the workstation reads the same files with.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 import posixpath
 import re
+from contextlib import ExitStack
 
 import tensorflow as tf
 
+from trainer.csv_reader import BLOCK_LINES, DataError, check_columns, open_csv, parse_header
 from trainer.schema import MISSING_VALUES, Schema
 from trainer.stats import (
     Accumulator,
-    DataError,
     DataStats,
     DescribedFiles,
     StatsFile,
     check_known_classes,
     check_training_stats,
-    parse_header,
     probe_crc32,
 )
 
 # Bytes read at a time for a file's header: tf.io.gfile reads 512 KiB to return one line, which
 # adds up to a share of each file when every worker checks the headers of many shards.
 HEADER_READ_BYTES = 16 * 1024
-# Lines per batch when scanning files for statistics.
-SCAN_BATCH_SIZE = 4096
 # Lines held for shuffling: the files may be sorted (the penguins sample is, by species).
 SHUFFLE_BUFFER = 10_000
 # Lines decoded per `decode_csv` call. Each call costs the same fixed overhead whatever its size,
@@ -78,7 +77,8 @@ def read_header(path: str, schema: Schema) -> list[str]:
         first = [line.numpy() for line in lines]
     except tf.errors.OpError as err:
         raise unreadable(path, err) from None
-    return parse_header(path, first[0].decode(errors="replace") if first else "", schema)
+    header = parse_header(path, first[0].decode(errors="replace") if first else "")
+    return check_columns(path, header, schema.columns)
 
 
 def _decode_fn(header: list[str], schema: Schema):
@@ -144,32 +144,27 @@ def _scan_blocks(path: str, header: list[str], schema: Schema) -> tf.data.Datase
         lines = tf.strings.strip(lines)
         present = tf.strings.length(lines) > 0
         # Line 1 is the header; blank lines keep their numbers, so errors point at the file.
-        line_numbers = 2 + block * SCAN_BATCH_SIZE + tf.range(tf.size(lines, out_type=tf.int64))
+        line_numbers = 2 + block * BLOCK_LINES + tf.range(tf.size(lines, out_type=tf.int64))
         fields = tf.io.decode_csv(
             tf.boolean_mask(lines, present), record_defaults=[""] * len(header)
         )
         columns = {name: fields[i] for name, i in zip(schema.columns, positions, strict=True)}
         return columns, tf.boolean_mask(line_numbers, present)
 
-    blocks = _line_blocks([path], SCAN_BATCH_SIZE, False).enumerate()
+    blocks = _line_blocks([path], BLOCK_LINES, False).enumerate()
     return blocks.map(decode).prefetch(tf.data.AUTOTUNE)
 
 
-def _row_of_wrong_width(path: str, width: int) -> DataError | None:
-    """The first row whose field count is not the header's, named by its line; None if there is
-    none. Read only once decoding has failed, so a good file costs no second pass."""
-    with tf.io.gfile.GFile(path, "rb") as f:
-        f.readline()  # the header
-        for number, raw in enumerate(f, start=2):
-            line = raw.decode(errors="replace").strip()
-            if not line:
-                continue
-            fields = next(csv.reader([line]))
-            if len(fields) != width:
-                return DataError(
-                    f"{path}, line {number}: {len(fields)} fields, "
-                    f"but the header has {width} columns"
-                )
+def _bad_row(path: str) -> DataError | None:
+    """The first row that csv_reader refuses (one whose field count is not the header's, or a
+    quote left open), named by its line; None if there is none. Read only once decoding has
+    failed, so a good file costs no second pass."""
+    try:
+        with ExitStack() as stack:
+            for _ in open_csv(path, stack, opener=lambda p: tf.io.gfile.GFile(p, "rb")).rows():
+                pass
+    except DataError as err:
+        return err
     return None
 
 
@@ -186,9 +181,7 @@ def scan(files: list[str], schema: Schema, known_classes: list[str] | None = Non
             for block, line_numbers in _scan_blocks(path, header, schema).as_numpy_iterator():
                 scanner.add(path, block, line_numbers)
         except tf.errors.InvalidArgumentError as err:
-            raise _row_of_wrong_width(path, len(header)) or DataError(
-                f"{path}: {_reason(err)}"
-            ) from None
+            raise _bad_row(path) or DataError(f"{path}: {_reason(err)}") from None
         except tf.errors.OpError as err:
             raise unreadable(path, err) from None
     stats = scanner.result(", ".join(files))

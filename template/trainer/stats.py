@@ -3,7 +3,7 @@
 One pass over the training files learns them (`Accumulator`): the rows, each numeric column's
 mean and variance, each categorical column's vocabulary, the classes. The trainer makes that
 pass itself (`trainer.inputs.scan`), or reads its result from a stats file (`--stats-file`) that
-`make prepare` wrote with this same `Accumulator` (`workflow/statsfile.py`): every worker of a
+`make prepare` wrote with this same `Accumulator` (`workflow/split_stats.py`): every worker of a
 cluster and every tuning trial then builds the same preprocessing without reading the data first.
 
 A stats file names the files it describes, each with its size and two checksums:
@@ -22,7 +22,6 @@ No TensorFlow here: the workstation imports this module too.
 
 from __future__ import annotations
 
-import csv
 import json
 import zlib
 from collections import Counter
@@ -31,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from trainer.csv_reader import DataError
 from trainer.schema import MISSING_VALUES, Schema
 
 # The stats file's name beside the data it describes (data/stats.json, gs://BUCKET/data/...).
@@ -41,17 +41,6 @@ PROBE_BLOCK_BYTES = 64 * 1024
 _MISSING_BYTES = np.array([value.encode() for value in MISSING_VALUES], dtype=object)
 
 
-class DataError(ValueError):
-    """Input data the trainer cannot use; the message names the file and the column."""
-
-
-# What to do when the data lack a declared column. Most often the schema is one's own, but data/
-# still holds the sample's split: `make prepare` has not been run on one's own CSV yet.
-MISSING_COLUMNS_FIX = (
-    "if you rendered the project for your own data, run `make prepare RAW_DATA=<your csv>` "
-    "(data/ holds the sample's split until you prepare your own), or apply the schema "
-    "`make schema RAW_DATA=<your csv>` proposes for these files"
-)
 # A categorical feature with more distinct values than this in the training rows draws a
 # warning: the linear and wide models one-hot encode it (a weight per value and class), the
 # stats file lists every value, and beyond about a thousand values hashing or leaving the column
@@ -59,23 +48,6 @@ MISSING_COLUMNS_FIX = (
 # (on average fewer than two rows per value), the rule by which `make schema` calls a column
 # free text.
 MAX_CATEGORIES = 1000
-
-
-def parse_header(path: str, first_line: str, schema: Schema) -> list[str]:
-    """A file's column names from its first line, after checking that every declared column is
-    among them. A spreadsheet's "CSV UTF-8" starts with a byte-order mark, which is not part of
-    the first column's name; the data rows never see it, as they start after this line."""
-    text = first_line.removeprefix("\ufeff")
-    if not text.strip():
-        raise DataError(f"{path}: the file is empty; expected a header row of column names")
-    header = [name.strip() for name in next(csv.reader([text]))]
-    missing = [column for column in schema.columns if column not in header]
-    if missing:
-        raise DataError(
-            f"{path}: declared column(s) {', '.join(missing)} missing from the header "
-            f"({', '.join(header)}); {MISSING_COLUMNS_FIX}"
-        )
-    return header
 
 
 @dataclass

@@ -1,13 +1,14 @@
 """The workstation side of the project: what runs on a person's machine or in CI, never in the
-training job. Data preparation (`data`, `shards`, `statsfile`), staging in Cloud Storage
+training job. Data preparation (`data`, `shards`, `split_stats`), staging in Cloud Storage
 (`staging`, `gcs`), the local tuning sweep (`sweep`), scoring a model (`evaluate`), sample
 instances (`instances`), serving (`serving`) and the Vertex AI tooling (`cloud`).
 
 It imports from the job package, and `trainer/` never imports this package, so nothing here
 ships to a cloud machine. What it imports:
 - modules without TensorFlow: `trainer.schema`, `trainer.features` (the project's schema),
-  `trainer.hparams`, `trainer.trial`, `trainer.stats` (the statistics and the stats file, with
-  numpy), and `trainer.task` for its argument parser only (task.py imports TensorFlow after
+  `trainer.hparams`, `trainer.trial`, `trainer.csv_reader` (the one CSV reader, whose checks
+  and messages prepare shares with the job), `trainer.stats` (the statistics and the stats file,
+  with numpy), and `trainer.task` for its argument parser only (task.py imports TensorFlow after
   parsing), so that the tuning config is checked against the trainer's own flags;
 - `trainer.inputs`, TensorFlow's input pipeline, in `evaluate` only: scoring a model needs
   TensorFlow anyway, and reads the files as training reads them.

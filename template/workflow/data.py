@@ -10,7 +10,11 @@ so an evaluation set stays unseen by training as the data grows. `--shards N` wr
 training rows as N files (workflow/shards.py), for clusters whose workers each read their own.
 `prepare` also writes a few evaluation rows as instances.json, the input of `make predict`, in
 the project's schema, and the trainer's statistics of the split as stats.json
-(workflow/statsfile.py), so that training need not scan the data first.
+(workflow/split_stats.py), so that training need not scan the data first.
+
+The settings a team changes (the missing-value tokens, the split's key and fractions, the schema
+proposal's thresholds) are in config/data.yaml; this module is the template's. The files are
+read as the trainer reads them, with trainer/csv_reader.py.
 
 No TensorFlow: it starts at once and runs anywhere.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -28,19 +33,20 @@ import re
 import shlex
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
+from trainer.csv_reader import CsvFile, DataError, missing_columns, open_csv
 from trainer.schema import Schema
 from workflow import shards
 
-# Cell values read as "missing", after stripping spaces: pandas' default `na_values`.
-MISSING_TOKENS = frozenset(
-    "#N/A,#N/A N/A,#NA,-1.#IND,-1.#QNAN,-NaN,-nan,1.#IND,1.#QNAN,<NA>,N/A,NA,NULL,NaN,None,n/a,"
-    "nan,null".split(",")
-) | {""}
+# The settings a team changes, each described there: the missing-value tokens (MISSING_TOKENS
+# was here), the split's key and fractions, and the schema proposal's thresholds.
+CONFIG_FILE = Path(__file__).resolve().parent.parent / "config" / "data.yaml"
 # How `clean` writes a missing value: one of the values the trainer reads as missing
 # (trainer.schema.MISSING_VALUES), and what the penguins sample already uses.
 MISSING = "NA"
@@ -51,99 +57,133 @@ HASH_BUCKETS = 100
 
 # Column names the trainer can use: they become the serving signature's input names.
 USABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
-# Distinct values counted per column before it counts as high-cardinality (bounds memory).
-MAX_DISTINCT = 10_000
-# Name parts of columns that record when, or which, rather than what: left out of proposals.
-TIME_WORDS = frozenset({"year", "date", "datetime", "timestamp"})
-ID_WORDS = frozenset({"id", "uuid", "guid"})
-# A numeric label with at most this many distinct integer values is a class, not a quantity.
-MAX_INTEGER_CLASSES = 10
-# More classes than this, or than half the rows, and the label is most likely an identifier or
-# free text: too few rows of each class to learn them.
-MAX_SENSIBLE_CLASSES = 100
+# The schema proposal's thresholds (MAX_DISTINCT, TIME_WORDS, ID_WORDS, MAX_INTEGER_CLASSES,
+# MAX_SENSIBLE_CLASSES) are the settings in config/data.yaml's schema_proposal.
+
 # Evaluation rows that `prepare` writes to instances.json: one of each class, where they differ.
 INSTANCE_COUNT = 3
 
 
-class CsvError(ValueError):
-    """Input the preparation steps cannot use; the message names the file, line and column."""
+# ------------------------------------------------------------------------- the team's settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """config/data.yaml, checked: its comments say what each setting does."""
+
+    missing_tokens: frozenset[str]
+    split_key: str | None
+    fractions: tuple[float, float, float]  # train, eval, test
+    max_distinct: int
+    max_integer_classes: int
+    max_sensible_classes: int
+    time_words: frozenset[str]
+    id_words: frozenset[str]
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _fraction(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+# Each setting of config/data.yaml: what its value must be, and the test of it.
+SETTINGS = {
+    "missing_tokens": ("a list of quoted strings", _strings),
+    "split": {
+        "key": ("a column name, or null", lambda v: v is None or (isinstance(v, str) and v)),
+        **dict.fromkeys(
+            ("train_fraction", "eval_fraction", "test_fraction"),
+            ("a number from 0 to 1", _fraction),
+        ),
+    },
+    "schema_proposal": {
+        **dict.fromkeys(
+            ("max_distinct", "max_integer_classes", "max_sensible_classes"),
+            ("a whole number above 0", _whole),
+        ),
+        **dict.fromkeys(("time_words", "id_words"), ("a list of words", _strings)),
+    },
+}
+
+
+def _checked(content: object, spec: dict, shown: str, prefix: str = "") -> dict:
+    """`content` once it has every setting of `spec` and no other, each of the right kind."""
+    if not isinstance(content, dict):
+        where = f"'{prefix.rstrip('.')}'" if prefix else "the file"
+        raise DataError(f"{shown}: {where} must hold the settings {', '.join(spec)}")
+    unknown = [key for key in content if key not in spec]
+    if unknown:
+        raise DataError(
+            f"{shown}: no setting '{prefix}{unknown[0]}' (the settings: "
+            f"{', '.join(prefix + key for key in spec)})"
+        )
+    for key, kind in spec.items():
+        if key not in content:
+            raise DataError(f"{shown}: the setting '{prefix}{key}' is missing")
+        if isinstance(kind, dict):
+            _checked(content[key], kind, shown, f"{prefix}{key}.")
+        elif not kind[1](content[key]):
+            raise DataError(
+                f"{shown}: '{prefix}{key}' must be {kind[0]}, not {json.dumps(content[key])}"
+            )
+    return content
+
+
+def load_settings(path: Path = CONFIG_FILE) -> Settings:
+    """The settings in `path`, checked; a DataError names the file and the setting."""
+    shown = os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(
+            f"{shown}: no such file; restore it (git checkout {shown}, or copier update)"
+        ) from None
+    except yaml.YAMLError as err:
+        raise DataError(f"{shown}: not valid YAML ({' '.join(str(err).split())})") from None
+    _checked(content, SETTINGS, shown)
+    split, proposal = content["split"], content["schema_proposal"]
+    fractions = tuple(split[f"{name}_fraction"] for name in SPLITS)
+    try:
+        split_percents(*fractions, name="split.{}_fraction")
+    except DataError as err:
+        raise DataError(f"{shown}: {err}") from None
+    return Settings(
+        missing_tokens=frozenset(content["missing_tokens"]),
+        split_key=split["key"],
+        fractions=fractions,
+        max_distinct=proposal["max_distinct"],
+        max_integer_classes=proposal["max_integer_classes"],
+        max_sensible_classes=proposal["max_sensible_classes"],
+        time_words=frozenset(word.lower() for word in proposal["time_words"]),
+        id_words=frozenset(word.lower() for word in proposal["id_words"]),
+    )
+
+
+@functools.cache
+def settings() -> Settings:
+    """The project's settings, read once."""
+    return load_settings()
 
 
 # --------------------------------------------------------------------------------- reading
 
 
-@dataclass
-class CsvFile:
-    """A CSV file's checked header, and an iterator over its data rows as (line, fields)."""
-
-    path: str
-    header: list[str]
-    rows: Iterator[tuple[int, list[str]]]
-
-
-def _looks_like_data(name: str) -> bool:
-    if name.strip() in MISSING_TOKENS:
-        return True
-    try:
-        float(name)
-    except ValueError:
-        return False
-    return True
-
-
-def check_header(path: str, header: list[str]) -> list[str]:
-    """The column names, after checking that the first line is a header and not data."""
-    names = [name.strip() for name in header]
-    data_like = [name for name in names if _looks_like_data(name)]
-    if data_like:
-        raise CsvError(
-            f"{path}: the first line looks like data, not a header of column names "
-            f"({data_like[0]!r} is not a column name); add a header row"
-        )
-    duplicates = sorted(name for name, n in Counter(names).items() if n > 1)
-    if duplicates:
-        raise CsvError(f"{path}: the header names column(s) {', '.join(duplicates)} twice")
-    return names
-
-
-def open_csv(path: str | os.PathLike, stack: ExitStack) -> CsvFile:
-    """Opens a CSV file (closed with `stack`) and checks its header."""
-    path = str(path)
-    try:
-        f = stack.enter_context(open(path, newline="", encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise CsvError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise CsvError(f"{path}: is a directory, not a CSV file") from None
-    reader = csv.reader(f)
-    try:
-        header = next(reader, None)
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise CsvError(f"{path}: not a readable CSV text file ({err})") from None
-    if not header:
-        raise CsvError(f"{path}: the file is empty; expected a header row of column names")
-    names = check_header(path, header)
-
-    def rows() -> Iterator[tuple[int, list[str]]]:
-        try:
-            for fields in reader:
-                if not fields:
-                    continue  # a blank line
-                if len(fields) != len(names):
-                    raise CsvError(
-                        f"{path}, line {reader.line_num}: {len(fields)} fields, "
-                        f"but the header has {len(names)} columns"
-                    )
-                yield reader.line_num, fields
-        except (UnicodeDecodeError, csv.Error) as err:
-            raise CsvError(f"{path}, line {reader.line_num}: {err}") from None
-
-    return CsvFile(path, names, rows())
+def read_csv(path: str | os.PathLike, stack: ExitStack) -> CsvFile:
+    """Opens a CSV file (closed with `stack`) and checks its header: a value the settings read
+    as missing is no column name."""
+    return open_csv(str(path), stack, missing=settings().missing_tokens)
 
 
 def column_index(csv_file: CsvFile, column: str, role: str) -> int:
     if column not in csv_file.header:
-        raise CsvError(
+        raise DataError(
             f"{csv_file.path}: the {role} column '{column}' is not in the header "
             f"({', '.join(csv_file.header)})"
         )
@@ -292,12 +332,13 @@ def _clean(
     csv_file: CsvFile, label_index: int, report: CleanReport
 ) -> Iterator[tuple[int, list[str]]]:
     header = csv_file.header
-    for line, fields in csv_file.rows:
+    tokens = settings().missing_tokens
+    for line, fields in csv_file.rows():
         report.rows_read += 1
         cleaned = []
         for name, value in zip(header, fields, strict=True):
             stripped = value.strip()
-            if stripped in MISSING_TOKENS:
+            if stripped in tokens:
                 if value != MISSING:
                     report.normalised[name] += 1
                 stripped = MISSING
@@ -313,19 +354,22 @@ def _clean(
 # ------------------------------------------------------------------------------------ split
 
 
-def split_percents(train: float, eval_: float, test: float) -> dict[str, int]:
-    """Fractions to whole percentages; they must sum to 1."""
+def split_percents(
+    train: float, eval_: float, test: float, name: str = "--{}-fraction"
+) -> dict[str, int]:
+    """Fractions to whole percentages; they must sum to 1. `name` names the setting of each
+    ('--train-fraction'), for the messages."""
     percents = {}
-    for name, fraction in zip(SPLITS, (train, eval_, test), strict=True):
+    for split, fraction in zip(SPLITS, (train, eval_, test), strict=True):
         percent = fraction * HASH_BUCKETS
         if not 0 <= fraction <= 1 or abs(percent - round(percent)) > 1e-6:
-            raise CsvError(
-                f"--{name}-fraction {fraction}: must be a whole percentage between 0 and 1, "
+            raise DataError(
+                f"{name.format(split)} {fraction}: must be a whole percentage between 0 and 1, "
                 "such as 0.8 or 0.15"
             )
-        percents[name] = round(percent)
+        percents[split] = round(percent)
     if sum(percents.values()) != HASH_BUCKETS:
-        raise CsvError(
+        raise DataError(
             f"the split fractions sum to {sum(percents.values()) / HASH_BUCKETS:g}; "
             "they must sum to 1"
         )
@@ -379,7 +423,7 @@ def write_splits(
     `staging`: they replace the previous files at its switch. A split given N `shard_counts` is
     written as N files instead, which its rows fill in turn (workflow/shards.py); either layout
     removes the other's files at the switch. `check(line, fields, split)` sees each row before it
-    is written, and may refuse it (CsvError). Returns {split: (paths, rows)}."""
+    is written, and may refuse it (DataError). Returns {split: (paths, rows)}."""
     names = [name for _, name in splitter.cuts]
     counts_of = shard_counts or {}
     files = {name: shards.split_paths(out_dir, name, counts_of.get(name, 1)) for name in names}
@@ -388,9 +432,10 @@ def write_splits(
     for writers in by_name.values():
         for writer in writers:
             writer.writerow(header)
+    tokens = settings().missing_tokens
     for line, fields in rows:
-        if splitter.key_index is not None and fields[splitter.key_index].strip() in MISSING_TOKENS:
-            raise CsvError(
+        if splitter.key_index is not None and fields[splitter.key_index].strip() in tokens:
+            raise DataError(
                 f"{path}, line {line}: the key column '{header[splitter.key_index]}' has no "
                 "value; give every row a key, or split without --key"
             )
@@ -454,7 +499,7 @@ def to_instance(csv_file: CsvFile, line: int, fields: list[str], schema: Schema)
             try:
                 number = math.nan if value == MISSING else float(value)
             except ValueError:
-                raise CsvError(
+                raise DataError(
                     f"{csv_file.path}, line {line}: column '{name}' has the non-numeric value "
                     f"{value!r}, but the project's schema reads it as a number"
                 ) from None
@@ -485,6 +530,8 @@ def write_instances(
 @dataclass
 class ColumnStats:
     name: str
+    missing_tokens: Collection[str]
+    max_distinct: int  # distinct values counted before the column counts as high-cardinality
     count: int = 0  # values present
     missing: int = 0
     numeric: bool = True  # every present value is a finite number
@@ -493,11 +540,11 @@ class ColumnStats:
     maximum: float = -math.inf
     total: float = 0.0
     values: Counter = field(default_factory=Counter)
-    too_many: bool = False  # more than MAX_DISTINCT distinct values: `values` was dropped
+    too_many: bool = False  # more than max_distinct distinct values: `values` was dropped
 
     def add(self, value: str) -> None:
         value = value.strip()
-        if value in MISSING_TOKENS:
+        if value in self.missing_tokens:
             self.missing += 1
             return
         self.count += 1
@@ -515,13 +562,13 @@ class ColumnStats:
                 self.numeric = self.integer = False
         if not self.too_many:
             self.values[value] += 1
-            if len(self.values) > MAX_DISTINCT:
+            if len(self.values) > self.max_distinct:
                 self.too_many = True
                 self.values = Counter()
 
     @property
     def distinct(self) -> int | None:
-        """The number of distinct values, or None when there are more than MAX_DISTINCT."""
+        """The number of distinct values, or None when there are more than max_distinct."""
         return None if self.too_many else len(self.values)
 
     @property
@@ -537,7 +584,7 @@ class ColumnStats:
             mean = self.total / self.count
             return f"min {self.minimum:g}, max {self.maximum:g}, mean {mean:.4g}"
         if self.too_many:
-            return f"more than {MAX_DISTINCT} distinct values"
+            return f"more than {self.max_distinct} distinct values"
         ranked = sorted(self.values.items(), key=lambda item: (-item[1], item[0]))
         shown = ", ".join(f"{value} {n}" for value, n in ranked[:top])
         return shown + (", ..." if len(ranked) > top else "")
@@ -560,7 +607,7 @@ class Description:
             f"{'distinct':>8}  summary"
         )
         for c in self.columns:
-            distinct = f">{MAX_DISTINCT}" if c.distinct is None else str(c.distinct)
+            distinct = f">{c.max_distinct}" if c.distinct is None else str(c.distinct)
             lines.append(
                 f"{c.name:<{width}}  {c.kind:<11}  {c.count:>7}  {c.missing:>7}  "
                 f"{distinct:>8}  {c.summary(top)}"
@@ -571,10 +618,11 @@ class Description:
 def describe(path: str | os.PathLike) -> Description:
     """One pass over a CSV file: per column, counts, missing values, ranges, top categories."""
     with ExitStack() as stack:
-        csv_file = open_csv(path, stack)
-        columns = [ColumnStats(name) for name in csv_file.header]
+        csv_file = read_csv(path, stack)
+        tokens, max_distinct = settings().missing_tokens, settings().max_distinct
+        columns = [ColumnStats(name, tokens, max_distinct) for name in csv_file.header]
         rows = 0
-        for _, fields in csv_file.rows:
+        for _, fields in csv_file.rows():
             rows += 1
             for stats, value in zip(columns, fields, strict=True):
                 stats.add(value)
@@ -631,8 +679,9 @@ def _left_out_reason(stats: ColumnStats) -> str | None:
     that applies gives the reason."""
     rows = stats.count + stats.missing
     words = _name_words(stats.name)
+    config = settings()
     categorical = not stats.numeric
-    many = f"more than {MAX_DISTINCT}" if stats.distinct is None else stats.distinct
+    many = f"more than {stats.max_distinct}" if stats.distinct is None else stats.distinct
     rules = (
         (
             not USABLE_NAME.fullmatch(stats.name),
@@ -641,8 +690,11 @@ def _left_out_reason(stats: ColumnStats) -> str | None:
         (stats.count == 0, "no values"),
         (stats.missing > rows / 2, f"mostly missing ({stats.missing} of {rows} rows)"),
         (stats.distinct == 1, "a single value in every row"),
-        (bool(words & TIME_WORDS), "a date or time (when a row was recorded, not what it is)"),
-        (bool(words & ID_WORDS), "an identifier"),
+        (
+            bool(words & config.time_words),
+            "a date or time (when a row was recorded, not what it is)",
+        ),
+        (bool(words & config.id_words), "an identifier"),
         (
             (categorical or stats.integer) and stats.distinct == stats.count,
             "a different value in every row (an identifier?)",
@@ -659,9 +711,9 @@ def _too_many_classes(target: ColumnStats) -> list[str]:
     """A warning when a classification label has more classes than it has examples to learn
     them from: an identifier or a name column (all or nearly all values distinct) as the label."""
     distinct = target.distinct
-    if distinct is not None and distinct <= min(MAX_SENSIBLE_CLASSES, target.count / 2):
+    if distinct is not None and distinct <= min(settings().max_sensible_classes, target.count / 2):
         return []
-    many = f"more than {MAX_DISTINCT}" if distinct is None else str(distinct)
+    many = f"more than {target.max_distinct}" if distinct is None else str(distinct)
     instead = (
         "set task_type=regression if it is a quantity, or choose another label"
         if target.numeric
@@ -678,19 +730,20 @@ def propose_schema(description: Description, label: str) -> Proposal:
     """Numeric and categorical features for `label`, from a description of the CSV file."""
     if label not in (c.name for c in description.columns):
         names = ", ".join(c.name for c in description.columns)
-        raise CsvError(
+        raise DataError(
             f"{description.path}: the label column '{label}' is not in the header ({names})"
         )
     if not USABLE_NAME.fullmatch(label):
-        raise CsvError(f"the label column '{label}' is not a usable name for the trainer")
+        raise DataError(f"the label column '{label}' is not a usable name for the trainer")
     target = description.column(label)
     if target.count == 0:
-        raise CsvError(f"{description.path}: the label column '{label}' has no values")
+        raise DataError(f"{description.path}: the label column '{label}' has no values")
     warnings = []
-    if target.numeric and not (target.integer and (target.distinct or 0) <= MAX_INTEGER_CLASSES):
+    most = settings().max_integer_classes
+    if target.numeric and not (target.integer and (target.distinct or 0) <= most):
         task_type, reason = "regression", "the label is a number"
     else:
-        shown = ", ".join(sorted(target.values)[:MAX_INTEGER_CLASSES])
+        shown = ", ".join(sorted(target.values)[:most])
         task_type, reason = "classification", f"the label has {target.distinct} classes: {shown}"
         warnings += _too_many_classes(target)
         if target.distinct == 1:
@@ -708,7 +761,7 @@ def propose_schema(description: Description, label: str) -> Proposal:
         else:
             (numeric if stats.numeric else categorical).append(stats.name)
     if not numeric and not categorical:
-        raise CsvError(f"{description.path}: no column looks usable as a feature of '{label}'")
+        raise DataError(f"{description.path}: no column looks usable as a feature of '{label}'")
     return Proposal(label, task_type, reason, numeric, categorical, left_out, warnings)
 
 
@@ -755,14 +808,14 @@ def check_columns(csv_file: CsvFile, schema: Schema, label: str) -> None:
     """Before anything is written: the label is the schema's, and every column the schema
     declares is in the header under a name the trainer can use."""
     if label != schema.label:
-        raise CsvError(
+        raise DataError(
             f"--label {label}: the project's schema (trainer/features.py) reads the label "
             f"'{schema.label}'; apply the proposal of `make schema "
             f"RAW_DATA={shlex.quote(csv_file.path)} LABEL={label}` first (copier update), then "
             "prepare without --label"
         )
     if label not in csv_file.header:
-        raise CsvError(
+        raise DataError(
             f"{csv_file.path}: the label column '{label}' is not in the header "
             f"({', '.join(csv_file.header)}); {_schema_fix(csv_file.path)}"
         )
@@ -785,13 +838,10 @@ def check_columns(csv_file: CsvFile, schema: Schema, label: str) -> None:
         ]
         if set(missing) - set(renames):
             fixes.append(_schema_fix(csv_file.path))
-        raise CsvError(
-            f"{csv_file.path}: declared column(s) {', '.join(missing)} missing from the header "
-            f"({', '.join(csv_file.header)}); " + "; ".join(fixes)
-        )
+        raise missing_columns(csv_file.path, csv_file.header, missing, "; ".join(fixes))
     unusable = [name for name in schema.columns if not USABLE_NAME.fullmatch(name)]
     if unusable:
-        raise CsvError(
+        raise DataError(
             f"{csv_file.path}: column(s) {', '.join(repr(n) for n in unusable)} are not usable "
             "names (letters, digits and underscores, starting with a letter: the serving "
             "signature names its inputs after them); rename them in the CSV file and in the "
@@ -821,7 +871,7 @@ class PrepareChecks:
         for index, name in self.numeric:
             value = fields[index]
             if value != MISSING and not NUMBER.fullmatch(value):
-                raise CsvError(
+                raise DataError(
                     f"{self.path}, line {line}: column '{name}' has the value {value!r}, but the "
                     f"project's schema reads '{name}' as a number; correct the value (NA if it "
                     "is missing), or apply the schema `make schema` proposes for this file"
@@ -836,23 +886,23 @@ class PrepareChecks:
     def finish(self, report: CleanReport) -> None:
         label = self.schema.label
         if report.rows_read == 0:
-            raise CsvError(
+            raise DataError(
                 f"{self.path}, line 1: a header and no data rows after it; add the rows to prepare"
             )
         kept = report.rows_read - report.rows_dropped
         if kept == 0:
-            raise CsvError(
+            raise DataError(
                 f"{self.path}: none of its {report.rows_read} rows has a '{label}' value; "
                 "the label column is empty"
             )
         for split in ("train", "eval"):
             if self.rows.get(split) == 0:
-                raise CsvError(
+                raise DataError(
                     f"{self.path}: none of the {kept} labelled rows falls in {split}.csv; add "
                     f"rows, or change --{split}-fraction"
                 )
         if "train" in self.rows and self.unseen:
-            raise CsvError(
+            raise DataError(
                 f"{self.path}: column(s) {', '.join(self.unseen.values())} have no value in "
                 f"any of the {self.rows['train']} training rows; fill them in, or leave them "
                 "out of the features (apply the schema `make schema` proposes)"
@@ -861,7 +911,7 @@ class PrepareChecks:
             return
         every = {c: line for classes in self.classes.values() for c, line in classes.items()}
         if len(every) == 1:
-            raise CsvError(
+            raise DataError(
                 f"{self.path}: the label '{label}' has a single class ({next(iter(every))!r}) "
                 f"in all {kept} labelled rows: a classifier needs at least two; choose another "
                 "label (make schema LABEL=...), or add rows of the other classes"
@@ -870,7 +920,7 @@ class PrepareChecks:
         unseen = {c: line for c, line in self.classes.get("eval", {}).items() if c not in trained}
         if trained and unseen:
             value, line = min(unseen.items(), key=lambda item: item[1])
-            raise CsvError(
+            raise DataError(
                 f"{self.path}, line {line}: the label value {value!r} falls in eval.csv but in no "
                 "training row, and a model cannot learn a class it never sees; add rows of it, "
                 "or leave them out"
@@ -880,7 +930,7 @@ class PrepareChecks:
 def prepare(args: argparse.Namespace) -> list[str]:
     """Clean, split, instances and stats file, checked as the rows go by and switched in at the
     end: a refusal leaves the previous split, instances and stats file as they were."""
-    from workflow import statsfile  # noqa: PLC0415 -- numpy, only for prepare
+    from workflow import split_stats  # noqa: PLC0415 -- numpy, only for prepare
 
     schema = _project_schema()
     label = args.label or schema.label
@@ -888,7 +938,7 @@ def prepare(args: argparse.Namespace) -> list[str]:
     out_dir = Path(args.out_dir)
     instances = Path(args.instances or out_dir / "instances.json")
     with ExitStack() as stack:
-        csv_file = open_csv(args.input, stack)
+        csv_file = read_csv(args.input, stack)
         check_columns(csv_file, schema, label)
         key_index = column_index(csv_file, args.key, "key") if args.key else None
         splitter = Splitter(percents, key_index)
@@ -929,10 +979,7 @@ def prepare(args: argparse.Namespace) -> list[str]:
                 staging=staging,
             ),
         ]
-        try:
-            lines += statsfile.write_for_split(result, out_dir, schema, staging)
-        except statsfile.DataError as err:
-            raise CsvError(str(err)) from None
+        lines += split_stats.write_for_split(result, out_dir, schema, staging)
         staging.switch()
     return lines
 
@@ -972,16 +1019,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out-dir", default="data", help="where train.csv, eval.csv go")
         p.add_argument(
             "--key",
+            default=settings().split_key,
             help="hash this column (a unique id) instead of the whole row; rows sharing "
-            "a key then stay together",
+            "a key then stay together (default: config/data.yaml's split.key)",
         )
-        for name, default in zip(SPLITS, (0.8, 0.2, 0.0), strict=True):
+        for name, default in zip(SPLITS, settings().fractions, strict=True):
             p.add_argument(
                 f"--{name}-fraction",
                 type=float,
                 default=default,
                 help=f"share of rows in {name}.csv, from 0 to 1 in steps of 0.01 "
-                f"(default: {default})",
+                f"(default: {default}, config/data.yaml's split.{name}_fraction)",
             )
         for split, flag in (("train", "--shards"), ("eval", "--eval-shards")):
             p.add_argument(
@@ -1054,7 +1102,7 @@ def run(args: argparse.Namespace) -> list[str]:
     if args.command == "prepare":
         return prepare(args)
     with ExitStack() as stack:
-        csv_file = open_csv(args.input, stack)
+        csv_file = read_csv(args.input, stack)
         staging = stack.enter_context(Staging())
         if args.command == "split":
             percents = split_percents(args.train_fraction, args.eval_fraction, args.test_fraction)
@@ -1062,7 +1110,7 @@ def run(args: argparse.Namespace) -> list[str]:
             result = write_splits(
                 csv_file.path,
                 csv_file.header,
-                csv_file.rows,
+                csv_file.rows(),
                 Splitter(percents, key_index),
                 Path(args.out_dir),
                 staging=staging,
@@ -1081,10 +1129,10 @@ def run(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)  # its defaults are settings
         lines = run(args)
-    except CsvError as err:
+    except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print("\n".join(lines))

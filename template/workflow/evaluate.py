@@ -25,9 +25,9 @@ import numpy as np
 import tensorflow as tf
 
 from trainer import inputs
+from trainer.csv_reader import DataError
 from trainer.features import SCHEMA
 from trainer.schema import Schema
-from trainer.stats import DataError
 
 SIGNATURE = "serving_default"
 # Keras' cross-entropy takes the logits that its Softmax output carries, unclipped: a row whose

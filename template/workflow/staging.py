@@ -25,8 +25,9 @@ from google.api_core import exceptions
 from google.auth.exceptions import DefaultCredentialsError
 from google.cloud import storage
 
-from trainer.stats import STATS_FILE_NAME, DataError
-from workflow import data, gcs, shards, statsfile
+from trainer.csv_reader import DataError, missing_columns, open_csv
+from trainer.stats import STATS_FILE_NAME
+from workflow import gcs, shards, split_stats
 
 
 class StagingError(Exception):
@@ -60,19 +61,18 @@ def check_files(paths: Iterable[str | Path], required_columns: Sequence[str]) ->
             continue
         with ExitStack() as stack:
             try:
-                header = data.open_csv(path, stack).header
-            except data.CsvError as err:
+                header = open_csv(str(path), stack).header
+            except DataError as err:
                 raise StagingError(str(err)) from None
-        missing = [column for column in required_columns if column not in header]
-        if missing:
-            raise StagingError(
-                f"{path}: declared column(s) {', '.join(missing)} missing from the header "
-                f"({', '.join(header)}); the trainer could not read this file"
-            )
+        error = missing_columns(
+            str(path), header, required_columns, "the trainer could not read this file"
+        )
+        if error:
+            raise StagingError(str(error))
     for path in files:
         if path.name == STATS_FILE_NAME:
             try:
-                statsfile.check_matches(path, files)
+                split_stats.check_matches(path, files)
             except DataError as err:
                 raise StagingError(str(err)) from None
     return files

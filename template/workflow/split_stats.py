@@ -1,83 +1,60 @@
-"""The stats file (data/stats.json): the trainer's statistics of the training data, computed once
-on this machine, so that no job, worker or tuning trial scans the data before its first step.
+"""Computing and writing the stats file of a split (data/stats.json): the trainer's statistics of
+the training data, computed once on this machine, so that no job, worker or tuning trial scans
+the data before its first step. The stats file itself, and what it holds, is trainer/stats.py's.
 
-    python -m workflow.statsfile --train-files data/train-*.csv --eval-files data/eval.csv
+    python -m workflow.split_stats --train-files data/train-*.csv --eval-files data/eval.csv
 
 `make prepare` writes it beside the split; `make stage-data` uploads it with the data, and the
 submit scripts pass the staged copy with `--stats-file`. The numbers come from the trainer's own
-`trainer.stats.Accumulator`, fed the same blocks of lines as the trainer's scan, so they are
-the numbers the trainer would compute. Each file is described by its name, size and checksums
-(see trainer/stats.py), and the trainer refuses the stats file when a file no longer matches.
+`trainer.stats.Accumulator`, fed the same blocks of lines as the trainer's scan (both read them
+with trainer/csv_reader.py), so they are the numbers the trainer would compute. Each file is
+described by its name, size and checksums (see trainer/stats.py), and the trainer refuses the
+stats file when a file no longer matches.
 
-No TensorFlow here: this reads the files with the csv module.
+No TensorFlow here.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
-import itertools
 import os
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 
+from trainer.csv_reader import DataError, check_columns, open_csv
 from trainer.schema import Schema
 from trainer.stats import (
     STATS_FILE_NAME,
     Accumulator,
-    DataError,
     DataStats,
     DescribedFiles,
     Fingerprint,
     StatsFile,
     check_training_stats,
-    parse_header,
     probe_crc32,
 )
 from workflow import shards
 
-# Lines per block, as the trainer's scan reads them (trainer.inputs.SCAN_BATCH_SIZE): the same
-# blocks give the same floating-point sums.
-BLOCK_LINES = 4096
-
 
 def _blocks(path: str, schema: Schema) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
-    """The declared columns of `path`, BLOCK_LINES lines at a time, as bytes, with each row's
-    line number: blank lines skipped, every row checked to have the header's width."""
-    with open(path, "rb") as f:
-        header = parse_header(path, f.readline().decode(errors="replace"), schema)
+    """The declared columns of `path` as bytes, in the trainer's blocks of lines (see
+    trainer/csv_reader.py), with each row's line number."""
+    with ExitStack() as stack:
+        csv_file = open_csv(path, stack)
+        header = check_columns(path, csv_file.header, schema.columns)
         positions = [header.index(column) for column in schema.columns]
-        number = 1
-        while True:
-            raw = list(itertools.islice(f, BLOCK_LINES))
-            if not raw:
-                return
-            numbers, lines = [], []
-            for line in raw:
-                number += 1
-                stripped = line.strip()
-                if stripped:
-                    numbers.append(number)
-                    lines.append(stripped.decode(errors="surrogateescape"))
-            rows = list(csv.reader(lines))
-            for line_number, fields in zip(numbers, rows, strict=True):
-                if len(fields) != len(header):
-                    raise DataError(
-                        f"{path}, line {line_number}: {len(fields)} fields, "
-                        f"but the header has {len(header)} columns"
-                    )
+        for block in csv_file.blocks():
             columns = {
-                name: np.array(
-                    [row[i].encode(errors="surrogateescape") for row in rows], dtype=object
-                )
+                name: np.array([row[i].encode() for row in block.rows], dtype=object)
                 for name, i in zip(schema.columns, positions, strict=True)
             }
-            yield columns, np.array(numbers, dtype=np.int64)
+            yield columns, np.array(block.lines, dtype=np.int64)
 
 
 def scan(paths: Sequence[str], schema: Schema) -> DataStats:
@@ -200,7 +177,7 @@ def _expand(patterns: Sequence[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m workflow.statsfile",
+        prog="python -m workflow.split_stats",
         description="Write the stats file of local training and evaluation files, for the "
         "trainer's --stats-file (make prepare writes one for its split).",
     )
