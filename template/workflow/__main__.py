@@ -25,6 +25,7 @@ COMMANDS = {
     "describe": Command("workflow.data", ("describe",), "per-column counts and ranges of a CSV"),
     "schema": Command("workflow.data", ("schema",), "propose the features of a CSV for a label"),
     "prepare": Command("workflow.data", ("prepare",), "clean and split a CSV; instances, stats"),
+    "stats": Command("workflow.split_stats", (), "write the stats file of given CSV files"),
     "check-instances": Command("workflow.instances", (), "check instances against the schema"),
     "local-predict": Command("workflow.serving.local_predict", (), "predict with gcloud, locally"),
     "evaluate": Command("workflow.evaluate", (), "score an exported model on CSV files"),

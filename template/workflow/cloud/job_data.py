@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.features import SCHEMA
 from trainer.csv_reader import DataError
+from trainer.features import SCHEMA
 from trainer.stats import STATS_FILE_NAME, StatsFile
 from workflow.cloud.settings import CloudSettings, staged_uri
 from workflow.shards import DATA_DIR, SHARD, describe_paths, local_files
