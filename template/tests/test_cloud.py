@@ -188,8 +188,13 @@ def test_the_tuning_config_tunes_trainer_flags():
     ],
 )
 def test_a_bad_tuning_config_is_refused(tmp_path, parameter, message):
+    assert_study_refused(tmp_path, "parameters", [parameter], message)
+
+
+def assert_study_refused(tmp_path, key: str, value: list, message: str) -> None:
+    """The project's tuning config, with the study's `key` set to `value`, is refused."""
     config = yaml.safe_load((ROOT / hptuning.DEFAULT_PATH).read_text())
-    config["studySpec"]["parameters"] = [parameter]
+    config["studySpec"][key] = value
     path = tmp_path / "hptuning.yaml"
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match=message):
@@ -204,12 +209,7 @@ def test_a_bad_tuning_config_is_refused(tmp_path, parameter, message):
     ],
 )
 def test_a_metric_the_trainer_cannot_report_is_refused(tmp_path, metric, message):
-    config = yaml.safe_load((ROOT / hptuning.DEFAULT_PATH).read_text())
-    config["studySpec"]["metrics"] = [metric]
-    path = tmp_path / "hptuning.yaml"
-    path.write_text(yaml.safe_dump(config))
-    with pytest.raises(ConfigError, match=message):
-        hptuning.load(path)
+    assert_study_refused(tmp_path, "metrics", [metric], message)
 
 
 def _with_metric(tmp_path: Path, metric: dict) -> Path:
