@@ -1,7 +1,11 @@
 """The workstation side of the project: what runs on a person's machine or in CI, never in the
-training job. Data preparation (`data`, `shards`, `split_stats`), staging in Cloud Storage
-(`staging`, `gcs`), the local tuning sweep (`sweep`), scoring a model (`evaluate`), sample
-instances (`instances`), serving (`serving`) and the Vertex AI tooling (`cloud`).
+training job. It is the template's own: `copier update` brings its fixes, and its behaviour is
+set from config/ (data.yaml, cloud.yaml, tiers.yaml, hptuning.yaml, serving.yaml), not by edits
+here (docs/layout.md says which files are yours). `python -m workflow --help` lists its commands.
+
+Data preparation (`data`, `shards`, `split_stats`), staging in Cloud Storage (`staging`, `gcs`),
+the local tuning sweep (`sweep`), scoring a model (`evaluate`), sample instances (`instances`),
+serving (`serving`) and the Vertex AI tooling (`cloud`).
 
 It imports from the job package, and `trainer/` never imports this package, so nothing here
 ships to a cloud machine. What it imports:

@@ -184,10 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-files", nargs="+", required=True, metavar="FILE")
     parser.add_argument("--eval-files", nargs="+", required=True, metavar="FILE")
     parser.add_argument(
-        "-o", "--output", default=f"data/{STATS_FILE_NAME}", help="default: %(default)s"
+        "-o",
+        "--output",
+        default=f"{shards.DATA_DIR}/{STATS_FILE_NAME}",
+        help="default: %(default)s",
     )
     args = parser.parse_args(argv)
-    from trainer.features import SCHEMA  # noqa: PLC0415 -- the project's schema, for the CLI
+    from trainer.features import SCHEMA  # noqa: PLC0415 -- rendered (as in workflow/data.py)
 
     try:
         train, eval_ = _expand(args.train_files), _expand(args.eval_files)

@@ -35,6 +35,7 @@ from pathlib import Path
 from trainer import trial as trial_paths
 from workflow.cloud import hptuning
 from workflow.cloud.settings import ConfigError
+from workflow.shards import DATA_DIR
 
 ALGORITHMS = ("random", "grid")
 METRIC_FILE = "hypertune.metrics"
@@ -352,8 +353,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--grid-points", type=int, default=3, help="grid values per range parameter"
     )
     parser.add_argument("--num-epochs", type=int, help="the trainer's --num-epochs, every trial")
-    parser.add_argument("--train-files", nargs="+", default=["data/train.csv"], metavar="FILE")
-    parser.add_argument("--eval-files", nargs="+", default=["data/eval.csv"], metavar="FILE")
+    parser.add_argument(
+        "--train-files", nargs="+", default=[f"{DATA_DIR}/train.csv"], metavar="FILE"
+    )
+    parser.add_argument("--eval-files", nargs="+", default=[f"{DATA_DIR}/eval.csv"], metavar="FILE")
     parser.add_argument(
         "--output-dir",
         type=Path,
