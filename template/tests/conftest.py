@@ -58,6 +58,20 @@ def write_csv(path: Path, rows: list[dict[str, str]], columns: list[str] | None 
     return path
 
 
+def run_module(
+    module: str, *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m MODULE ARGS` in a process of its own: its exit status, stdout and stderr."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def run_trainer(*flags: str, cwd: Path, env: dict[str, str] | None = None):
     """`python -m trainer.task FLAGS`, as a job runs it: its exit status, stdout and stderr.
 
@@ -67,14 +81,7 @@ def run_trainer(*flags: str, cwd: Path, env: dict[str, str] | None = None):
     before training.
     """
     if env is not None:
-        return subprocess.run(
-            [sys.executable, "-m", "trainer.task", *flags],
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        return run_module("trainer.task", *flags, cwd=cwd, env=env)
     stdout, stderr = io.StringIO(), io.StringIO()
     with (
         contextlib.chdir(cwd),

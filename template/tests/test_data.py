@@ -22,7 +22,7 @@ from trainer.features import SCHEMA
 from trainer.schema import MISSING_VALUES, Schema
 from workflow import data
 
-from conftest import synthetic_rows, write_csv
+from conftest import run_module, synthetic_rows, write_csv
 
 CLASSIFICATION = Schema(
     label="target", task_type="classification", numeric=("width", "depth"), categorical=("color",)
@@ -478,13 +478,7 @@ def _project_copy(tmp_path: Path, edit) -> Path:
 
 
 def _data_command(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "workflow.data", *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run_module("workflow.data", *args, cwd=project)
 
 
 def test_a_missing_token_added_to_the_config_is_read_as_missing(tmp_path):

@@ -6,25 +6,20 @@ from __future__ import annotations
 import importlib
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from workflow.__main__ import COMMANDS
 
+from conftest import run_module
+
 ROOT = Path(__file__).resolve().parent.parent
 CALLERS = [ROOT / "Makefile", *sorted((ROOT / "scripts").glob("*.sh"))]
 
 
 def python_m_workflow(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "workflow", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run_module("workflow", *args, cwd=ROOT)
 
 
 def test_help_lists_every_command():
