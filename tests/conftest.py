@@ -47,14 +47,18 @@ def cache_lock(name: str):
         yield
 
 
+def interpreter(python: str, code: str) -> str:
+    """What `python -c code` prints, stripped: an interpreter's own account of itself."""
+    return subprocess.run(
+        [python, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def cached_virtualenv(name: str, python: str, packages: list[str]) -> Path:
     """The bin folder of a virtualenv of `python` with `packages` installed, made once in
     TEST_CACHE and reused while its Python and packages are the same. A run cut short leaves no
     marker, and the next one makes it afresh."""
-    version = subprocess.run(
-        [python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
-    ).stdout
-    made_with = "\n".join([version.strip(), *packages]) + "\n"
+    made_with = "\n".join([interpreter(python, "import sys; print(sys.version)"), *packages]) + "\n"
     key = hashlib.sha256(made_with.encode()).hexdigest()[:12]
     venv = TEST_CACHE / f"{name}-{key}"
     marker = venv / "made-with.txt"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import hashlib
 import json
 import os
 import re
@@ -25,7 +26,16 @@ import pytest
 import yaml
 from packaging.utils import canonicalize_name
 
-from conftest import VENV_BIN, cache_lock, cached_virtualenv, local_predict, render, run
+from conftest import (
+    TEST_CACHE,
+    VENV_BIN,
+    cache_lock,
+    cached_virtualenv,
+    interpreter,
+    local_predict,
+    render,
+    run,
+)
 
 # Dockerfile instructions that change nothing outside an image.
 NO_OPS = ("LABEL", "EXPOSE", "USER", "STOPSIGNAL", "HEALTHCHECK")
@@ -257,19 +267,38 @@ def resolve_build_requirements(project: Path, variant: str, tmp_path: Path) -> d
     requirements.write_text(
         "".join(line for line in printed.stdout.splitlines(True) if "--find-links" not in line)
     )
-    bin_dir = new_virtualenv(tmp_path / "venv", python_of(base_python(project / "Dockerfile")))
-    report = tmp_path / f"{variant}-report.json"
-    run(
-        [
-            *(str(bin_dir / "python"), "-m", "pip", "install", "--dry-run", "--quiet"),
-            *("--ignore-installed", "--report", str(report), "-r", str(requirements)),
-        ],
-        env=env_with(bin_dir),
-    )
-    return {
-        canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"]
-        for item in json.loads(report.read_text())["install"]
-    }
+    python = python_of(base_python(project / "Dockerfile"))
+    return resolved_requirements(python, requirements.read_text(), tmp_path / f"{variant}-venv")
+
+
+def resolved_requirements(python: str, requirements: str, scratch: Path) -> dict[str, str]:
+    """What `pip install --dry-run -r` in a fresh virtualenv of `python` resolves `requirements`
+    to: name -> version. Pinned packages' metadata never changes, so the answer is kept in
+    TEST_CACHE for the same Python, the pip its virtualenvs get, and the same requirements, as
+    pip keeps their wheels: resolving reads hundreds of megabytes of CUDA wheels for their
+    metadata. A changed requirements file resolves anew."""
+    pip = interpreter(python, "import sys, ensurepip; print(sys.version, ensurepip.version())")
+    made_with = f"{pip}\n{requirements}"
+    cached = TEST_CACHE / f"resolved-{hashlib.sha256(made_with.encode()).hexdigest()[:12]}.json"
+    with cache_lock(cached.name):
+        if not cached.is_file():
+            bin_dir = new_virtualenv(scratch, python)
+            (scratch / "requirements.txt").write_text(requirements)
+            report = scratch / "report.json"
+            run(
+                [
+                    *(str(bin_dir / "python"), "-m", "pip", "install", "--dry-run", "--quiet"),
+                    *("--ignore-installed", "--report", str(report)),
+                    *("-r", str(scratch / "requirements.txt")),
+                ],
+                env=env_with(bin_dir),
+            )
+            resolved = {
+                canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"]
+                for item in json.loads(report.read_text())["install"]
+            }
+            cached.write_text(json.dumps({"made_with": made_with, "resolved": resolved}))
+    return json.loads(cached.read_text())["resolved"]
 
 
 def test_the_gpu_build_requirements_resolve(template, tmp_path):
