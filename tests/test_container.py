@@ -1,9 +1,11 @@
 """The two ways the trainer ships, run as the cloud runs them, without Docker or a cloud:
 
 - the custom container: exactly the files `gcloud builds submit` uploads (after .gcloudignore)
-  go through the Dockerfile's own steps into a fresh virtualenv, and the installed trainer trains
-  from another directory, exports, and serves through `gcloud ai-platform local predict`; the
-  GPU build's requirements resolve. The base image itself is not covered: FROM is not replayed.
+  go through the Dockerfile's own steps into a fresh virtualenv (over a cached one of the pinned
+  dependencies, as Docker reuses that layer while the trainer changes), and the installed
+  trainer trains from another directory, exports, and serves through `gcloud ai-platform local
+  predict`; the GPU build's requirements resolve. The base image itself is not covered: FROM is
+  not replayed.
 - the prebuilt image: the sdist is installed the way Vertex AI installs it, into a virtualenv with
   the image's Python and the TensorFlow its name says, and trains one epoch; the submit's own
   check imports every module of the installed package, not only what `--help` needs.
@@ -66,6 +68,22 @@ def new_virtualenv(path: Path, python: str) -> Path:
     """A fresh virtualenv with pip; returns its bin folder."""
     run([python, "-m", "venv", str(path)])
     return path / "bin"
+
+
+def over_dependency_layer(bin_dir: Path, context: Path, python: str, variant: str) -> None:
+    """Puts a cached virtualenv of what the image of `variant` installs from requirements.txt
+    under the virtualenv of `bin_dir`, as Docker reuses the image's dependency layer while only
+    the trainer changes: a .pth file adds its site-packages after the virtualenv's own. The
+    Dockerfile's pip install then runs and finds each pin satisfied, and installs anything new
+    above the layer; the trainer goes into the virtualenv itself."""
+    printed = run(
+        ["bash", "docker/tensorflow-requirements.sh", variant, "requirements.txt"], cwd=context
+    )
+    pins = [line for line in printed.stdout.splitlines() if line and not line.startswith("#")]
+    layer = cached_virtualenv(f"image-{variant}-dependencies", python, pins).parent
+    [layer_site] = layer.glob("lib/python*/site-packages")
+    [site] = bin_dir.parent.glob("lib/python*/site-packages")
+    (site / "dependency-layer.pth").write_text(f"{layer_site}\n")
 
 
 def env_with(bin_dir: Path, **extra: str) -> dict[str, str]:
@@ -208,6 +226,7 @@ def test_the_container_recipe_trains_and_serves_from_the_build_context(template,
     image_root = tmp_path / "image"
     python = python_of(base_python(context / "Dockerfile"))
     bin_dir = new_virtualenv(image_root / "venv", python)
+    over_dependency_layer(bin_dir, context, python, "cpu")
     entrypoint = replay_dockerfile(context, image_root, bin_dir, {"TF_VARIANT": "cpu"})
     assert entrypoint[:3] == ["python", "-m", "trainer.task"], entrypoint
 
