@@ -164,3 +164,4 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print("\n".join(lines))
+    return 0
