@@ -16,7 +16,7 @@ import yaml
 from conftest import ROOT, VENV_BIN, choices, copier_config, render, run
 
 sys.path.insert(0, str(ROOT / "template"))
-from workflow import data
+from workflow.data.reading import USABLE_NAME
 
 # Each bad answer, with the message of the rule it breaks.
 CONTROL = "must not contain backquotes, dollar signs, backslashes, double quotes"
@@ -105,7 +105,7 @@ def copier_accepts(template: Path, dest: Path, answers: dict) -> bool:
 
 @pytest.mark.parametrize("name", COLUMN_NAMES, ids=lambda name: f"{name[:8]}-{len(name)}")
 def test_copier_and_the_data_preparation_share_one_column_name_rule(template, tmp_path, name):
-    usable = data.USABLE_NAME.fullmatch(name) is not None
+    usable = USABLE_NAME.fullmatch(name) is not None
     dest = tmp_path / "project"
     assert copier_accepts(template, dest, {"label_column": name}) == usable
     assert copier_accepts(template, dest, {"numeric_features": [name]}) == usable
@@ -114,7 +114,7 @@ def test_copier_and_the_data_preparation_share_one_column_name_rule(template, tm
 
 
 def test_the_column_names_cover_both_outcomes():
-    outcomes = [data.USABLE_NAME.fullmatch(name) is not None for name in COLUMN_NAMES]
+    outcomes = [USABLE_NAME.fullmatch(name) is not None for name in COLUMN_NAMES]
     assert outcomes == [True, True, False, False, False, False, False, True, False]
 
 

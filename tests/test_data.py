@@ -1,4 +1,4 @@
-"""workflow/data.py on the bundled sample and on a second dataset: the split reproduces the shipped
+"""workflow/data/ on the bundled sample and on a second dataset: the split reproduces the shipped
 files, holds its fractions and never moves an old row; the schema proposal matches the expected
 answers, copier applies it as printed, and the trainer trains with it.
 
@@ -25,7 +25,10 @@ import yaml
 from conftest import ROOT, VENV_BIN, copier_config, render, run, write_houses
 
 sys.path.insert(0, str(ROOT / "template"))
-from workflow import data
+from workflow.data import cli
+from workflow.data.describe import describe
+from workflow.data.proposal import propose_schema
+from workflow.data.settings import SPLITS
 
 SAMPLE = ROOT / "template" / "data"
 PYTHON = str(VENV_BIN / "python")
@@ -204,13 +207,11 @@ def test_the_instances_are_eval_penguins_of_each_species_in_order(default_projec
 def test_fractions_hold_on_the_sample_within_three_standard_deviations(
     default_project, tmp_path, fractions
 ):
-    flags = [
-        f"--{name}-fraction={value}" for name, value in zip(data.SPLITS, fractions, strict=True)
-    ]
+    flags = [f"--{name}-fraction={value}" for name, value in zip(SPLITS, fractions, strict=True)]
     out = tmp_path / "out"
     _prepare(default_project, out, SAMPLE / "penguins.csv", *flags)
     total = len(_rows(SAMPLE / "penguins.csv"))
-    for name, fraction in zip(data.SPLITS, fractions, strict=True):
+    for name, fraction in zip(SPLITS, fractions, strict=True):
         path = out / f"{name}.csv"
         if fraction == 0:
             assert not path.exists()
@@ -231,9 +232,7 @@ def test_appending_rows_never_moves_an_old_row(default_project, tmp_path):
     for name in ("train", "eval", "test"):
         old, new = _rows(before / f"{name}.csv"), _rows(after / f"{name}.csv")
         assert new[: len(old)] == old, name  # the old rows, in order, then the appended ones
-    moved = sum(
-        len(_rows(after / f"{s}.csv")) - len(_rows(before / f"{s}.csv")) for s in data.SPLITS
-    )
+    moved = sum(len(_rows(after / f"{s}.csv")) - len(_rows(before / f"{s}.csv")) for s in SPLITS)
     assert moved == len(rows) - 200
 
 
@@ -245,7 +244,7 @@ def test_a_key_column_keeps_a_row_in_place_when_its_other_values_change(tmp_path
             text = houses.read_text().replace("has, a comma", "edited")
             houses.write_text(text)
         out = tmp_path / variant
-        assert data.main(["split", str(houses), "--key", "listing_id", "--out-dir", str(out)]) == 0
+        assert cli.main(["split", str(houses), "--key", "listing_id", "--out-dir", str(out)]) == 0
         by_key[variant] = {
             line.split(",")[0]: split
             for split in ("train", "eval")
@@ -259,15 +258,15 @@ def test_a_key_column_keeps_a_row_in_place_when_its_other_values_change(tmp_path
 
 
 def test_the_proposal_for_the_sample_is_the_default_answers():
-    proposal = data.propose_schema(data.describe(SAMPLE / "penguins.csv"), "species")
+    proposal = propose_schema(describe(SAMPLE / "penguins.csv"), "species")
     config = copier_config()
     assert proposal.answers() == {key: config[key]["default"] for key in proposal.answers()}
     assert list(proposal.left_out) == ["year"]
 
 
 def test_the_proposal_for_a_regression_skips_unused_columns(tmp_path):
-    proposal = data.propose_schema(
-        data.describe(write_houses(tmp_path / "houses.csv", missing_rooms="NULL")), "price"
+    proposal = propose_schema(
+        describe(write_houses(tmp_path / "houses.csv", missing_rooms="NULL")), "price"
     )
     assert proposal.task_type == "regression"
     assert proposal.numeric == ["rooms", "area_m2"]

@@ -1,4 +1,4 @@
-"""Data preparation (workflow/data.py): cleaning, the hash split, describe and the schema proposal.
+"""Data preparation (workflow/data/): cleaning, the hash split, describe and the schema proposal.
 
 The data are synthetic, with a schema of their own, so that these tests hold whatever dataset the
 project was generated for.
@@ -20,7 +20,13 @@ import pytest
 
 from trainer.features import SCHEMA
 from trainer.schema import MISSING_VALUES, Schema
-from workflow import data
+from workflow.data import cli
+from workflow.data.clean import MISSING
+from workflow.data.describe import describe
+from workflow.data.picking import INSTANCE_COUNT
+from workflow.data.proposal import proposal_text, propose_schema
+from workflow.data.settings import SPLITS, settings, split_percents
+from workflow.data.split import Splitter
 
 from conftest import run_module, synthetic_rows, write_csv
 
@@ -33,7 +39,7 @@ REGRESSION = Schema(
 
 
 def _split(source: Path, out: Path, *flags: str) -> Path:
-    assert data.main(["split", str(source), "--out-dir", str(out), *flags]) == 0
+    assert cli.main(["split", str(source), "--out-dir", str(out), *flags]) == 0
     return out
 
 
@@ -47,13 +53,13 @@ def test_clean_drops_unlabelled_rows_and_writes_every_missing_value_as_na(tmp_pa
         "target,width,color\nlow, 1.5 ,red\nNULL,2.0,blue\nmid,n/a,\n,3.0,green\nhigh,NaN,None\n"
     )
     out = tmp_path / "clean.csv"
-    assert data.main(["clean", str(source), "-o", str(out), "--label", "target"]) == 0
+    assert cli.main(["clean", str(source), "-o", str(out), "--label", "target"]) == 0
     assert out.read_text() == "target,width,color\nlow,1.5,red\nmid,NA,NA\nhigh,NA,NA\n"
     report = capsys.readouterr().out
     assert "5 rows read, 2 dropped (no 'target' value), 3 kept" in report
     assert "6 missing value(s) written as NA: target 2, width 2, color 2" in report
     assert "1 value(s) stripped of spaces: width 1" in report
-    assert data.MISSING in MISSING_VALUES  # the trainer reads what clean writes as missing
+    assert MISSING in MISSING_VALUES  # the trainer reads what clean writes as missing
 
 
 def test_split_is_the_same_on_every_run_and_appending_never_moves_a_row(tmp_path):
@@ -62,7 +68,7 @@ def test_split_is_the_same_on_every_run_and_appending_never_moves_a_row(tmp_path
     before = _split(write_csv(tmp_path / "before.csv", rows[:400]), tmp_path / "before", *flags)
     again = _split(write_csv(tmp_path / "again.csv", rows[:400]), tmp_path / "again", *flags)
     after = _split(write_csv(tmp_path / "after.csv", rows), tmp_path / "after", *flags)
-    for name in data.SPLITS:
+    for name in SPLITS:
         assert (again / f"{name}.csv").read_bytes() == (before / f"{name}.csv").read_bytes()
         old = _lines(before / f"{name}.csv")
         assert _lines(after / f"{name}.csv")[: len(old)] == old, name
@@ -77,7 +83,7 @@ def test_fractions_hold_within_three_standard_deviations(tmp_path):
         "--eval-fraction=0.2",
         "--test-fraction=0.1",
     )
-    for name, fraction in zip(data.SPLITS, (0.7, 0.2, 0.1), strict=True):
+    for name, fraction in zip(SPLITS, (0.7, 0.2, 0.1), strict=True):
         n = len(_lines(out / f"{name}.csv"))
         assert abs(n - 2000 * fraction) <= 3 * math.sqrt(2000 * fraction * (1 - fraction)), name
 
@@ -104,7 +110,7 @@ def test_rows_sharing_a_key_stay_together(tmp_path):
 )
 def test_bad_fractions_are_refused(tmp_path, capsys, flags, message):
     source = write_csv(tmp_path / "all.csv", synthetic_rows(CLASSIFICATION, 20, seed=4))
-    assert data.main(["split", str(source), "--out-dir", str(tmp_path / "out"), *flags]) == 1
+    assert cli.main(["split", str(source), "--out-dir", str(tmp_path / "out"), *flags]) == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -112,7 +118,7 @@ def test_bad_fractions_are_refused(tmp_path, capsys, flags, message):
 def test_describe_counts_values_ranges_and_categories(tmp_path):
     source = tmp_path / "small.csv"
     source.write_text("size,color\n1,red\n3,red\nNA,blue\n2.5,\n")
-    description = data.describe(source)
+    description = describe(source)
     size, color = description.columns
     assert (description.rows, size.kind, size.count, size.missing) == (4, "numeric", 3, 1)
     assert (size.minimum, size.maximum) == (1, 3)
@@ -125,7 +131,7 @@ def test_describe_counts_values_ranges_and_categories(tmp_path):
 @pytest.mark.parametrize("schema", [CLASSIFICATION, REGRESSION], ids=lambda s: s.task_type)
 def test_the_schema_proposal_finds_the_features_and_leaves_the_note_out(tmp_path, schema):
     source = write_csv(tmp_path / "all.csv", synthetic_rows(schema, 400, seed=5))
-    proposal = data.propose_schema(data.describe(source), schema.label)
+    proposal = propose_schema(describe(source), schema.label)
     assert proposal.task_type == schema.task_type
     assert proposal.numeric == list(schema.numeric)
     assert proposal.categorical == list(schema.categorical)
@@ -153,19 +159,19 @@ def test_a_label_with_too_many_classes_draws_a_warning(tmp_path, rows, models, w
     source = write_csv(
         tmp_path / "cars.csv", _with_models(synthetic_rows(CLASSIFICATION, rows, seed=12), models)
     )
-    proposal = data.propose_schema(data.describe(source), "model")
+    proposal = propose_schema(describe(source), "model")
     assert proposal.task_type == "classification"
     warning = (
         f"warning: the label 'model' has {models} classes in {rows} rows: too few rows per class "
         "to learn them, as for an identifier or free text; choose another column as the label "
         "(LABEL=...): one with fewer classes, or a number to predict by regression"
     )
-    assert (warning in data.proposal_text(proposal, str(source), None, "copier")) == warned
+    assert (warning in proposal_text(proposal, str(source), None, "copier")) == warned
 
 
 def test_a_label_with_a_single_class_draws_a_warning_in_the_proposal(tmp_path):
     rows = [row | {"target": "low"} for row in synthetic_rows(CLASSIFICATION, 100, seed=14)]
-    proposal = data.propose_schema(data.describe(write_csv(tmp_path / "one.csv", rows)), "target")
+    proposal = propose_schema(describe(write_csv(tmp_path / "one.csv", rows)), "target")
     assert proposal.warnings == [
         "the label 'target' has a single class: a classifier needs at least two, and "
         "`make prepare` and training refuse it; choose another label (LABEL=...)"
@@ -176,7 +182,7 @@ def test_a_name_column_stays_out_of_the_categorical_features_with_the_reason(tmp
     source = write_csv(
         tmp_path / "cars.csv", _with_models(synthetic_rows(CLASSIFICATION, 400, seed=13), 311)
     )
-    proposal = data.propose_schema(data.describe(source), "target")
+    proposal = propose_schema(describe(source), "target")
     assert proposal.categorical == ["color"]
     assert (
         proposal.left_out["model"] == "311 distinct values in 400 rows: free text, not categories"
@@ -186,10 +192,10 @@ def test_a_name_column_stays_out_of_the_categorical_features_with_the_reason(tmp
 
 def test_the_split_fractions_help_gives_the_unit_and_the_default(capsys):
     with pytest.raises(SystemExit):
-        data.main(["prepare", "--help"])
+        cli.main(["prepare", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())  # unwrapped, whatever the width
-    defaults = data.build_parser().parse_args(["prepare", "raw.csv"])
-    for name in data.SPLITS:
+    defaults = cli.build_parser().parse_args(["prepare", "raw.csv"])
+    for name in SPLITS:
         default = getattr(defaults, f"{name}_fraction")
         assert (
             f"share of rows in {name}.csv, from 0 to 1 in steps of 0.01 (default: {default}, "
@@ -217,9 +223,9 @@ def test_the_printed_copier_command_runs_as_printed_once_the_tree_is_committed(t
 def _features_of(row: dict[str, str]) -> dict[str, object]:
     """A prepared row's features as a serving instance holds them."""
     return {
-        name: (None if row[name] == data.MISSING else float(row[name]))
+        name: (None if row[name] == MISSING else float(row[name]))
         if name in SCHEMA.numeric
-        else ("" if row[name] == data.MISSING else row[name])
+        else ("" if row[name] == MISSING else row[name])
         for name in SCHEMA.features
     }
 
@@ -234,7 +240,7 @@ def test_prepare_writes_the_first_eval_row_of_each_label_as_instances(tmp_path):
         )
     source = write_csv(tmp_path / "raw.csv", rows)
     out = tmp_path / "out"
-    assert data.main(["prepare", str(source), "--out-dir", str(out)]) == 0
+    assert cli.main(["prepare", str(source), "--out-dir", str(out)]) == 0
 
     instances = [json.loads(line) for line in (out / "instances.json").read_text().splitlines()]
     with (out / "eval.csv").open() as f:
@@ -242,7 +248,7 @@ def test_prepare_writes_the_first_eval_row_of_each_label_as_instances(tmp_path):
         for row in csv.DictReader(f):
             if row[SCHEMA.label] not in (e[SCHEMA.label] for e in expected):
                 expected.append(row)
-    assert instances == [_features_of(row) for row in expected[: data.INSTANCE_COUNT]]
+    assert instances == [_features_of(row) for row in expected[:INSTANCE_COUNT]]
     # Every feature key, in the file's column order; a missing number is null, a missing
     # category "" (the serving signature refuses a key left out, and null for a string).
     header = list(rows[0])
@@ -264,7 +270,7 @@ def _refused(tmp_path: Path, capsys, rows: list[dict[str, str]] | str, *flags: s
     error line, and leave the split, instances and stats file as they were. Returns the line."""
     out = tmp_path / "out"
     good = write_csv(tmp_path / "good.csv", synthetic_rows(SCHEMA, 300, seed=20))
-    assert data.main(["prepare", str(good), "--out-dir", str(out)]) == 0
+    assert cli.main(["prepare", str(good), "--out-dir", str(out)]) == 0
     assert {"instances.json", "stats.json"} <= set(os.listdir(out))
     before = _contents(out)
     capsys.readouterr()
@@ -273,7 +279,7 @@ def _refused(tmp_path: Path, capsys, rows: list[dict[str, str]] | str, *flags: s
         raw.write_text(rows)
     else:
         write_csv(raw, rows)
-    assert data.main(["prepare", str(raw), "--out-dir", str(out), *flags]) == 1
+    assert cli.main(["prepare", str(raw), "--out-dir", str(out), *flags]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     [line] = captured.err.splitlines()
@@ -317,10 +323,10 @@ def test_a_label_with_a_single_class_is_refused(tmp_path, capsys):
 @pytest.mark.skipif(not SCHEMA.is_classification, reason="a regression has no classes")
 def test_an_evaluation_class_that_training_never_sees_is_refused_by_its_line(tmp_path, capsys):
     rows = [row for row in synthetic_rows(SCHEMA, 300, seed=23) if row[SCHEMA.label] != "high"]
-    splitter = data.Splitter(data.split_percents(0.8, 0.2, 0.0))
+    splitter = Splitter(split_percents(0.8, 0.2, 0.0))
     for i in range(1000):  # a row of a third class that the hash sends to eval.csv
         row = rows[0] | {"unused_note": f"rare {i}", SCHEMA.label: "high"}
-        cleaned = [data.MISSING if v in data.settings().missing_tokens else v for v in row.values()]
+        cleaned = [MISSING if v in settings().missing_tokens else v for v in row.values()]
         if splitter.split_of(cleaned) == "eval":
             break
     rows.append(row)
@@ -386,7 +392,7 @@ def test_a_categorical_feature_with_a_value_per_row_draws_a_warning(tmp_path, ca
     rows = [row | {name: f"value {i}"} for i, row in enumerate(synthetic_rows(SCHEMA, 300, 28))]
     out = tmp_path / "out"
     assert (
-        data.main(["prepare", str(write_csv(tmp_path / "raw.csv", rows)), "--out-dir", str(out)])
+        cli.main(["prepare", str(write_csv(tmp_path / "raw.csv", rows)), "--out-dir", str(out)])
         == 0
     )
     stats = json.loads((out / "stats.json").read_text())["train"]
@@ -403,7 +409,7 @@ def test_a_refusal_removes_the_directory_it_made(tmp_path):
     source = tmp_path / "header_only.csv"
     source.write_text(",".join(SCHEMA.columns) + "\n")
     out = tmp_path / "new" / "data"
-    assert data.main(["prepare", str(source), "--out-dir", str(out)]) == 1
+    assert cli.main(["prepare", str(source), "--out-dir", str(out)]) == 1
     assert list(tmp_path.iterdir()) == [source]
 
 
@@ -423,7 +429,7 @@ def test_temporary_files_of_a_dead_run_go_and_a_live_runs_stay(tmp_path):
     for path in (left, live):
         path.write_text("partial\n")
     source = write_csv(tmp_path / "raw.csv", synthetic_rows(SCHEMA, 100, seed=29))
-    assert data.main(["prepare", str(source), "--out-dir", str(out)]) == 0
+    assert cli.main(["prepare", str(source), "--out-dir", str(out)]) == 0
     assert not left.exists()
     assert live.exists()
     assert sorted(os.listdir(out)) == sorted(
@@ -437,7 +443,7 @@ def test_prepare_reads_a_spreadsheets_byte_order_mark(tmp_path):
     marked = tmp_path / "marked.csv"
     marked.write_bytes(codecs.BOM_UTF8 + plain.read_bytes())
     for source in (plain, marked):
-        assert data.main(["prepare", str(source), "--out-dir", str(tmp_path / source.stem)]) == 0
+        assert cli.main(["prepare", str(source), "--out-dir", str(tmp_path / source.stem)]) == 0
     for name in ("train.csv", "eval.csv", "instances.json"):
         assert (tmp_path / "marked" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
 
@@ -447,9 +453,9 @@ def test_the_command_line_starts_without_tensorflow_and_reports_bad_input(tmp_pa
     source.write_text("1.5,red,low\n")
     code = (
         "import sys\n"
-        "from workflow import data\n"
+        "from workflow.data import cli\n"
         "try:\n"
-        f"    sys.exit(data.main(['describe', {str(source)!r}]))\n"
+        f"    sys.exit(cli.main(['describe', {str(source)!r}]))\n"
         "finally:\n"
         "    assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'\n"
     )
@@ -509,7 +515,7 @@ def test_the_split_settings_of_the_config_are_the_defaults(tmp_path):
     result = _data_command(project, "split", str(source), "--out-dir", "out")
     assert result.returncode == 0, result.stderr
     seen: dict[str, str] = {}
-    for name in data.SPLITS:  # a test.csv: the config's test_fraction; groups stay together
+    for name in SPLITS:  # a test.csv: the config's test_fraction; groups stay together
         header, *lines = (project / "out" / f"{name}.csv").read_text().splitlines()
         key_index = header.split(",").index("unused_note")
         for line in lines:

@@ -16,7 +16,8 @@ import pytest
 
 from trainer.features import SCHEMA
 from trainer.schema import Schema
-from workflow import data, instances
+from workflow import instances
+from workflow.data import cli
 
 from conftest import synthetic_rows, write_csv
 
@@ -146,7 +147,7 @@ def test_the_instances_of_make_prepare_and_the_sample_pass(tmp_path):
         row.update(dict.fromkeys(SCHEMA.features, "NA"))
     out = tmp_path / "out"
     source = write_csv(tmp_path / "raw.csv", rows)
-    assert data.main(["prepare", str(source), "--out-dir", str(out)]) == 0
+    assert cli.main(["prepare", str(source), "--out-dir", str(out)]) == 0
     assert instances.file_problems(out / "instances.json", SCHEMA) == []
     assert instances.file_problems(PROJECT / "data/instances.json", SCHEMA) == []
 

@@ -3,7 +3,7 @@ lines, and the errors both raise. One implementation for the trainer and the wor
 
 - the trainer's TensorFlow pipeline (trainer/inputs.py) takes its header checks, its block size
   and its error messages from here, and decodes the lines with TensorFlow, for speed;
-- `make prepare`, `make describe` and `make schema` (workflow/data.py), and the stats file's
+- `make prepare`, `make describe` and `make schema` (workflow/data/), and the stats file's
   scan (workflow/split_stats.py) read their rows with `open_csv`.
 
 A row is a line, as TensorFlow's TextLineDataset reads it: lines are stripped of spaces (and of a

@@ -21,10 +21,13 @@ class Command(NamedTuple):
     summary: str
 
 
+# The module of the data preparation's commands (workflow/data/).
+DATA_COMMANDS = "workflow.data.cli"
+
 COMMANDS = {
-    "describe": Command("workflow.data", ("describe",), "per-column counts and ranges of a CSV"),
-    "schema": Command("workflow.data", ("schema",), "propose the features of a CSV for a label"),
-    "prepare": Command("workflow.data", ("prepare",), "clean and split a CSV; instances, stats"),
+    "describe": Command(DATA_COMMANDS, ("describe",), "per-column counts and ranges of a CSV"),
+    "schema": Command(DATA_COMMANDS, ("schema",), "propose the features of a CSV for a label"),
+    "prepare": Command(DATA_COMMANDS, ("prepare",), "clean and split a CSV; instances, stats"),
     "stats": Command("workflow.split_stats", (), "write the stats file of given CSV files"),
     "check-instances": Command("workflow.instances", (), "check instances against the schema"),
     "local-predict": Command("workflow.serving.local_predict", (), "predict with gcloud, locally"),

@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _project_schema() -> Schema:
-    from trainer.features import SCHEMA  # noqa: PLC0415 -- rendered (as in workflow/data.py)
+    from trainer.features import SCHEMA  # noqa: PLC0415 -- rendered (as in workflow/data/reading.py)
 
     return SCHEMA
 

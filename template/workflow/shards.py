@@ -5,7 +5,7 @@ A split in N shards is N files, train-00000-of-0000N.csv to train-0000{N-1}-of-0
 its rows fill in turn, so that their sizes differ by one row at most. With at least as many
 training files as machines, each machine of a cluster reads only its own files; with fewer,
 each reads them all (trainer/inputs.py). The split itself does not depend on N: a row's split is
-its hash's (workflow/data.py), and the shards only divide each split's rows.
+its hash's (workflow/data/split.py), and the shards only divide each split's rows.
 
 The cloud scripts train on what `make stage-data` uploaded, beside data/: the staged shards when
 data/ holds shards, and the staged stats file when data/stats.json describes that data.

@@ -106,7 +106,7 @@ def describe(
 def write_for_split(
     split: dict[str, tuple[list[Path], int]], out_dir: Path, schema: Schema, staging
 ) -> list[str]:
-    """Writes out_dir/stats.json, through `staging` (workflow.data.Staging), for the split that
+    """Writes out_dir/stats.json, through `staging` (workflow.data.swap.Staging), for the split that
     `make prepare` wrote there under temporary names; returns the report's lines: its own, and
     a warning for each categorical feature with very many values. Without training rows there
     are no statistics: the previous stats file goes at the switch, as it describes files that
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         help="default: %(default)s",
     )
     args = parser.parse_args(argv)
-    from trainer.features import SCHEMA  # noqa: PLC0415 -- rendered (as in workflow/data.py)
+    from trainer.features import SCHEMA  # noqa: PLC0415 -- rendered (as in workflow/data/reading.py)
 
     try:
         train, eval_ = _expand(args.train_files), _expand(args.eval_files)

@@ -1,0 +1,78 @@
+"""Picking the instances: the few held-out rows that `prepare` writes as instances.json, the input
+of `make predict`, in the form the serving signature takes (workflow/instances.py checks such a
+file)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from trainer.csv_reader import CsvFile, DataError
+from trainer.schema import Schema
+from workflow.data.clean import MISSING
+from workflow.data.swap import Staging
+
+# Evaluation rows that `prepare` writes to instances.json: one of each class, where they differ.
+INSTANCE_COUNT = 3
+
+
+class InstancePicker:
+    """Up to `count` rows, as they go by: the first of each label value in file order, then the
+    earliest others, so that a classifier's instances show its classes."""
+
+    def __init__(self, label_index: int, count: int = INSTANCE_COUNT):
+        self.label_index, self.count = label_index, count
+        self.firsts: list[tuple[int, list[str]]] = []
+        self.others: list[tuple[int, list[str]]] = []
+        self.labels: set[str] = set()
+
+    def add(self, line: int, fields: list[str]) -> None:
+        if len(self.firsts) == self.count:
+            return
+        if fields[self.label_index] not in self.labels:
+            self.labels.add(fields[self.label_index])
+            self.firsts.append((line, fields))
+        elif len(self.others) < self.count:
+            self.others.append((line, fields))
+
+    @property
+    def rows(self) -> list[tuple[int, list[str]]]:
+        return (self.firsts + self.others)[: self.count]
+
+
+def to_instance(csv_file: CsvFile, line: int, fields: list[str], schema: Schema) -> dict:
+    """A cleaned row as the serving signature takes it: every feature, in the file's column
+    order. A missing number is null; a missing category is "" (the signature refuses null for a
+    string, and a missing key)."""
+    instance: dict[str, object] = {}
+    for name, value in zip(csv_file.header, fields, strict=True):
+        if name in schema.categorical:
+            instance[name] = "" if value == MISSING else value
+        elif name in schema.numeric:
+            try:
+                number = math.nan if value == MISSING else float(value)
+            except ValueError:
+                raise DataError(
+                    f"{csv_file.path}, line {line}: column '{name}' has the non-numeric value "
+                    f"{value!r}, but the project's schema reads it as a number"
+                ) from None
+            instance[name] = number if math.isfinite(number) else None
+    return instance
+
+
+def write_instances(
+    csv_file: CsvFile,
+    picked: InstancePicker,
+    source: Path,
+    target: Path,
+    *,
+    schema: Schema,
+    staging: Staging,
+) -> str:
+    """Writes the rows `picked` from the prepared `source` to `target` (at the staging's switch),
+    one JSON object a line, as `make predict` sends them. Returns the report's line."""
+    instances = [to_instance(csv_file, line, fields, schema) for line, fields in picked.rows]
+    with staging.open(target) as f:
+        f.writelines(json.dumps(instance, allow_nan=False) + "\n" for instance in instances)
+    return f"{target}: {len(instances)} instance(s) from {source}, for `make predict`"
