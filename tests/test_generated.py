@@ -41,27 +41,6 @@ def test_make_help_lists_the_workflow(default_project):
         assert f"make {target} " in result.stdout
 
 
-def test_train_then_predict_through_gcloud(default_project, gcloud_env):
-    run(["make", "train", MAKE_VENV], cwd=default_project)
-    metrics = json.loads((default_project / "outputs/local/metrics.json").read_text())
-    assert metrics["accuracy"] > 0.9, metrics  # the penguins are easy to tell apart
-
-    result = run(["make", "--silent", "predict", MAKE_VENV], cwd=default_project, env=gcloud_env)
-    lines = result.stdout.strip().splitlines()
-    assert lines[0].split() == ["CLASSES", "PROBABILITIES"], result.stdout
-    # data/instances.json holds one penguin of each species, in this order.
-    assert [line.split()[0] for line in lines[1:]] == ["Adelie", "Gentoo", "Chinstrap"]
-    # gcloud's TensorFlow 1 loader logs this for every export; it is harmless, and dropped.
-    assert "__saved_model_init_op" not in result.stderr
-    assert "$ gcloud ai-platform local predict --model-dir outputs/local/model" in result.stderr
-
-    # Training's final evaluation ran on data/eval.csv: make evaluate scores it alike.
-    result = run(["make", "--silent", "evaluate", MAKE_VENV], cwd=default_project)
-    evaluation = json.loads((default_project / "outputs/local/evaluation.json").read_text())
-    assert evaluation == pytest.approx(metrics, rel=1e-5, abs=1e-6)
-    assert "outputs/local/model on data/eval.csv (81 rows):" in result.stdout
-
-
 def test_predict_fails_as_gcloud_fails(default_project, tmp_path, gcloud_env):
     """A model that gcloud cannot load: its error, and its exit status, come through."""
     (tmp_path / "model").mkdir()
