@@ -207,8 +207,8 @@ def test_a_cluster_reports_the_metrics_of_one_process(houses, gcloud_env, tmp_pa
 
 # ---------------------------------------------------------------------------------- preemption
 
-# A job killed in epoch 2 and restarted, killed again in epoch 3 and restarted, has each of its
-# runs start afresh, resume and finish: more epochs would only repeat one of them.
+# Enough for a job killed in epoch 2, then again in epoch 3, to start afresh, resume, and resume
+# again to the end: more epochs would only repeat what a run checks.
 EPOCHS = 3
 
 

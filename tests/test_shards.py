@@ -88,11 +88,15 @@ def test_a_cluster_killed_on_shards_resumes_and_reports_the_whole_evaluation_set
         (2,),
         env=gcloud_env,
         # Quoted: the trainer gets the patterns themselves, not the files the shell matches.
-        settings=["TRAIN_FILES='data/train-*-of-00004.csv'", "EVAL_FILES='data/eval-*.csv'"],
+        settings=[
+            "TRAIN_FILES='data/train-*-of-00004.csv'",
+            "EVAL_FILES='data/eval-*-of-00002.csv'",
+        ],
         trainer_args=["--stats-file", "data/stats.json"],
     )
     assert log.count("Statistics from data/stats.json, which describes these 4 training") == 2
     assert "training file(s) for 2 workers" not in log  # no warning: enough files
+    # Each worker read its own half of the shards: together each shard once.
     shares = set(OWN_SHARE.findall(log))
     assert shares == {
         ("training", f"{TRAIN_SHARDS[0]}, {TRAIN_SHARDS[2]}"),
@@ -100,6 +104,7 @@ def test_a_cluster_killed_on_shards_resumes_and_reports_the_whole_evaluation_set
         ("evaluation", EVAL_SHARDS[0]),
         ("evaluation", EVAL_SHARDS[1]),
     }
+    # Both report the whole evaluation set's metrics: those of the exported model on every row.
     first, second = final_evaluations(log)
     assert first == second
     assert json.loads((job_dir / "metrics.json").read_text()) == first
