@@ -1,27 +1,29 @@
 """Scale tiers that scale, in a generated project: data prepared in shards with its stats file,
-a local cluster whose workers each read only their own shards and report the whole evaluation
-set's metrics, a killed job resuming on shards, a tuning trial with the stats file, and the
-submit scripts passing the staged shards and stats file."""
+a local cluster on them, killed and resumed, whose workers each read only their own shards and
+report the whole evaluation set's metrics, a tuning trial with the stats file, and the submit
+scripts passing the staged shards and stats file."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
+import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from test_distributed import final_evaluations, free_ports, served_classes
+from test_distributed import (
+    INSTANCE_SPECIES,
+    final_evaluations,
+    preempted_training,
+    served_classes,
+)
 
 from conftest import VENV_BIN, render, run
 
 MAKE_VENV = f"VENV={VENV_BIN.parent}"
 PYTHON = str(VENV_BIN / "python")
-SPECIES = {"Adelie", "Chinstrap", "Gentoo"}
 TRAIN_SHARDS = [f"train-{i:05d}-of-00004.csv" for i in range(4)]
 EVAL_SHARDS = [f"eval-{i:05d}-of-00002.csv" for i in range(2)]
 OWN_SHARE = re.compile(r"This worker reads its share of the \d+ (\w+) files \(\d+ workers\): (.*)")
@@ -50,8 +52,11 @@ print(json.dumps({
 
 @pytest.fixture(scope="module")
 def sharded(template, tmp_path_factory) -> Path:
-    """A default project whose sample is prepared in 4 training and 2 evaluation shards."""
+    """A default project whose sample is prepared in 4 training and 2 evaluation shards. The
+    rendered data/instances.json, one penguin of each species, is kept as ../species.json:
+    `make prepare` writes held-out rows there instead."""
     project = render(template, tmp_path_factory.mktemp("sharded") / "project")
+    shutil.copy(project / "data/instances.json", project.parent / "species.json")
     run(["make", "prepare", MAKE_VENV, "SHARDS=4", "EVAL_SHARDS=2"], cwd=project)
     return project
 
@@ -66,20 +71,29 @@ def test_make_prepare_shards_replaces_the_single_files(sharded):
     assert [f["name"] for f in stats["eval"]["files"]] == EVAL_SHARDS
 
 
-def test_two_workers_on_four_shards_with_the_stats_file_train_export_and_serve(
+def test_a_cluster_killed_on_shards_resumes_and_reports_the_whole_evaluation_sets_metrics(
     sharded, gcloud_env, tmp_path
 ):
+    """A chief and a worker, given the shards' patterns and the stats file as the cloud scripts
+    give them, killed in epoch 2 and restarted: the job resumes after epoch 1. In its last run,
+    every process takes the statistics from the stats file; each worker reads only its own
+    shards, together each shard once; both report the whole evaluation set's metrics, those of
+    the exported model on every row; and the model serves the right species."""
     job_dir = tmp_path / "job"
-    result = run(
-        [
-            *("make", "local-train-distributed", MAKE_VENV, f"JOB_DIR={job_dir}", "WORKERS=1"),
-            f"START_PORT={free_ports(2)}",
-            "TRAINER_ARGS=--num-epochs 3 --stats-file data/stats.json",
-        ],
-        cwd=sharded,
+    log = preempted_training(
+        sharded,
+        job_dir,
+        tmp_path,
+        1,
+        (2,),
         env=gcloud_env,
+        # Quoted: the trainer gets the patterns themselves, not the files the shell matches.
+        settings=[
+            "TRAIN_FILES='data/train-*-of-00004.csv'",
+            "EVAL_FILES='data/eval-*-of-00002.csv'",
+        ],
+        trainer_args=["--stats-file", "data/stats.json"],
     )
-    log = result.stdout + result.stderr
     assert log.count("Statistics from data/stats.json, which describes these 4 training") == 2
     assert "training file(s) for 2 workers" not in log  # no warning: enough files
     # Each worker read its own half of the shards: together each shard once.
@@ -99,55 +113,8 @@ def test_two_workers_on_four_shards_with_the_stats_file_train_export_and_serve(
         cwd=sharded,
     )
     assert first == pytest.approx(json.loads(truth.stdout.splitlines()[-1]), rel=1e-5)
-    assert set(served_classes(job_dir / "model", sharded, gcloud_env)) <= SPECIES
-
-
-def test_a_killed_job_on_shards_resumes_where_it_stopped(sharded, tmp_path):
-    """The shards repeated to 12,000 rows, so that an epoch lasts long enough to be killed."""
-    data = tmp_path / "data"
-    data.mkdir()
-    for name in TRAIN_SHARDS:
-        header, *rows = (sharded / "data" / name).read_text().splitlines()
-        (data / name).write_text("\n".join([header, *(rows * (3000 // len(rows) + 1))[:3000]]))
-    run(
-        [
-            PYTHON,
-            "-m",
-            "workflow.split_stats",
-            "--train-files",
-            f"{data}/train-*.csv",
-            "--eval-files",
-            "data/eval-*.csv",
-            "--output",
-            str(data / "stats.json"),
-        ],
-        cwd=sharded,
-    )
-    job_dir, epochs = tmp_path / "job", 4
-    command = [
-        *(PYTHON, "-m", "trainer.task", "--train-files", f"{data}/train-*-of-00004.csv"),
-        *("--eval-files", "data/eval-*-of-00002.csv", "--job-dir", str(job_dir)),
-        *("--stats-file", str(data / "stats.json"), "--num-epochs", str(epochs)),
-        *("--early-stopping-patience", "0"),
-    ]
-    first_log = tmp_path / "first.log"
-    with first_log.open("w") as out:
-        first = subprocess.Popen(command, cwd=sharded, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 600
-    while f"Epoch 3/{epochs}\n" not in first_log.read_text():
-        assert first.poll() is None and time.monotonic() < deadline, first_log.read_text()[-3000:]
-        time.sleep(0.02)
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait()
-
-    second = run(command, cwd=sharded)
-    log = second.stdout + second.stderr
-    assert (
-        f"Resumed from the checkpoint in {job_dir}/checkpoints after epoch 2 of {epochs}; "
-        "training goes on with epoch 3"
-    ) in log
-    assert re.findall(rf"^Epoch (\d+)/{epochs}$", log, re.MULTILINE) == ["3", "4"]
-    assert (job_dir / "model/saved_model.pb").exists()
+    species = served_classes(job_dir / "model", sharded, gcloud_env, "../species.json")
+    assert species == INSTANCE_SPECIES
 
 
 def test_a_tuning_trial_uses_the_stats_file_and_writes_only_its_own_outputs(sharded, tmp_path):
