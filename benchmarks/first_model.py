@@ -17,6 +17,7 @@ import time
 from datetime import datetime
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import quick
 from render import copier_copy
 
 VENV = os.path.dirname(os.path.dirname(sys.executable))
@@ -45,7 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--template", required=True)
     parser.add_argument("--num-epochs", type=int, default=30)
-    args = parser.parse_args()
+    args = quick.parse_args(parser, {"num_epochs": 1})
     with tempfile.TemporaryDirectory() as tmp:
         project = os.path.join(tmp, "penguins")
         t0 = time.time()

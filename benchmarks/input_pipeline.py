@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import keras
 import tensorflow as tf
 
+import quick
 from synthetic import write_csv
 from trainer import inputs, model
 from trainer.features import SCHEMA
@@ -113,7 +114,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=HParams().batch_size)
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    args = quick.parse_args(parser, {"rows": 1000, "repeats": 1})
     keras.utils.set_random_seed(0)
 
     with tempfile.TemporaryDirectory() as tmp:

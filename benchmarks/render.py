@@ -11,6 +11,8 @@ import sys
 import tempfile
 import time
 
+import quick
+
 COPIER = os.path.join(os.path.dirname(sys.executable), "copier")
 
 
@@ -50,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--template", required=True)
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    args = quick.parse_args(parser, {"repeats": 1})
     with tempfile.TemporaryDirectory() as tmp:
         baseline = median_copy_seconds(
             one_file_template(os.path.join(tmp, "one")), args.repeats, tmp

@@ -1,7 +1,7 @@
 """Benchmark 6: upload throughput of the staging step against the storage emulator, next to a
 plain `cp` of the same file.
 
-    .venv/bin/python benchmarks/staging.py [--size-mb 100] [--repeats 3]   (or by run.py)
+    .venv/bin/python benchmarks/staging.py [--size-mb 100] [--repeats 3] [--quick]   (or by run.py)
 
 Starts gcp-storage-emulator (in memory) on a free local port, writes one file of random bytes,
 and times, best and median of the repeats:
@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "template"))
 from google.auth.credentials import AnonymousCredentials  # noqa: E402
 from google.cloud import storage  # noqa: E402
 
+import quick  # noqa: E402
 from workflow import gcs  # noqa: E402
 
 
@@ -70,7 +71,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=100, help="file size in MiB")
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    # Just over the threshold, so that a quick pass uploads in resumable chunks as a full run does.
+    quick_mb = gcs.RESUMABLE_THRESHOLD // 2**20 + 1
+    args = quick.parse_args(parser, {"size_mb": quick_mb, "repeats": 1})
 
     process, url = start_emulator()
     try:

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+import quick
+
 
 def median_seconds(command: list[str], repeats: int) -> float:
     times = []
@@ -24,7 +26,7 @@ def median_seconds(command: list[str], repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    args = quick.parse_args(parser, {"repeats": 1})
     baseline = median_seconds([sys.executable, "-c", "import tensorflow"], args.repeats)
     help_s = median_seconds([sys.executable, "-m", "trainer.task", "--help"], args.repeats)
     print(f"### 2. Startup (median of {args.repeats})")
