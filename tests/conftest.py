@@ -70,6 +70,13 @@ def cached_virtualenv(name: str, python: str, packages: list[str]) -> Path:
     return venv / "bin"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `long` (an end-to-end run of most of a minute) go first, in their order: the
+    workers start them early and then share the short ones, instead of one worker running the
+    last long test alone while the others wait."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 def run(
     args: list[str] | str,
     cwd: Path | str | None = None,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from conftest import ROOT, VENV_BIN, run
 
 README_START = "<!-- performance:start -->"
@@ -21,6 +23,7 @@ def performance_section(readme: str) -> tuple[str, str]:
     return section, before + after
 
 
+@pytest.mark.long
 def test_every_benchmark_runs_and_writes_its_tables_into_the_readme(tmp_path):
     readme, results = tmp_path / "README.md", tmp_path / "results.md"
     shutil.copy(ROOT / "README.md", readme)

@@ -219,6 +219,7 @@ def labels_of(train_csv: Path, label: str) -> set[str]:
         return {row[label] for row in csv.DictReader(f)}
 
 
+@pytest.mark.long
 def test_the_container_recipe_trains_and_serves_from_the_build_context(template, tmp_path):
     project = render(template, tmp_path / "project")
     gcloud_env = empty_gcloud_config(tmp_path)
@@ -389,6 +390,7 @@ def build_sdist(project: Path, out_dir: Path) -> Path:
     return Path(printed.stdout.strip())
 
 
+@pytest.mark.long
 def test_the_prebuilt_images_tensorflow_trains_the_sdist_as_vertex_installs_it(template, tmp_path):
     """On the prebuilt path the job runs the image's TensorFlow, the one requirements.txt pins,
     and the pinned Keras, which the package installs over the image's own. A virtualenv stands

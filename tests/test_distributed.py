@@ -147,6 +147,7 @@ def hypertune_reports(metric_file: Path) -> list[float]:
     return [float(json.loads(line)["val_loss"]) for line in metric_file.read_text().splitlines()]
 
 
+@pytest.mark.long
 def test_a_cluster_reports_the_metrics_of_one_process(houses, gcloud_env, tmp_path):
     """`make local-train-distributed` trains a chief and two workers in step: every metric the
     cluster reports (the epoch logs, each process's final evaluation, metrics.json, the tuning
@@ -386,6 +387,7 @@ def preempted_training(
     return last
 
 
+@pytest.mark.long
 def test_local_train_killed_twice_resumes_where_it_stopped_and_serves_the_species(
     default_project, gcloud_env, tmp_path
 ):

@@ -126,6 +126,7 @@ def _with_missing_features(path: Path) -> Path:
     return path
 
 
+@pytest.mark.long
 def test_another_dataset_prepares_trains_and_serves_with_make(template, tmp_path, gcloud_env):
     """A regression on house prices, straight after its copier answers: unused columns, missing
     values, and `make prepare` writing the instances that `make predict` sends."""

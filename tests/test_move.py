@@ -216,6 +216,7 @@ def test_the_edits_of_the_split_module_are_kept_as_a_patch_that_says_where(moved
     assert not (project / "workflow/data.py").exists()
 
 
+@pytest.mark.long
 @pytest.mark.xdist_group("move")
 def test_the_updated_project_passes_its_tests_and_lint(moved, tmp_path):
     project, _, _ = moved

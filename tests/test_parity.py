@@ -78,6 +78,7 @@ def max_difference(output: str, name: str) -> float:
     return float(re.search(rf"^  {name}: max abs difference (\S+)$", output, re.MULTILINE)[1])
 
 
+@pytest.mark.long
 def test_every_model_type_serves_alike_in_the_prediction_images_tensorflow(
     default_project, serving_venv
 ):

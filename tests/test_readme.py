@@ -43,6 +43,7 @@ def with_local_clone(block: str, repository: Path) -> str:
     return "\n".join([shlex.join([*words[:2], str(repository), words[3]]), *rest]) + "\n"
 
 
+@pytest.mark.long
 def test_quick_start_runs_as_shown(template, tmp_path, gcloud_env):
     # The team's repository: a fresh copy, committed as the copy's own message asks.
     origin = render(template, tmp_path / "origin")

@@ -174,6 +174,7 @@ def test_the_model_type_choices_are_the_trainers(default_project):
 REQUIREMENTS_FILES = ("requirements.txt", "requirements-dev.txt")
 
 
+@pytest.mark.long
 def test_a_prebuilt_project_passes_its_tests_on_its_own_pins(rendered):
     """A prebuilt project pins its image's TensorFlow and a Keras for the image's Python:
     `make install` builds a virtualenv of those pins, and `make test` passes on it. The

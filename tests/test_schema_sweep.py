@@ -23,6 +23,8 @@ import pytest
 from conftest import VENV_BIN, render, run
 
 SEED = 21
+pytestmark = pytest.mark.long
+
 MAKE_VENV = f"VENV={VENV_BIN.parent}"
 # One run of the generated suite: stop at the first failure, in one process.
 PYTEST_ADDOPTS = "-x -q -p no:cacheprovider -p no:xdist"

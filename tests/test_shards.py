@@ -71,6 +71,7 @@ def test_make_prepare_shards_replaces_the_single_files(sharded):
     assert [f["name"] for f in stats["eval"]["files"]] == EVAL_SHARDS
 
 
+@pytest.mark.long
 def test_a_cluster_killed_on_shards_resumes_and_reports_the_whole_evaluation_sets_metrics(
     sharded, gcloud_env, tmp_path
 ):
