@@ -13,9 +13,9 @@ import pytest
 import tensorflow as tf
 
 from trainer import inputs, model
+from trainer.csv_reader import MISSING_VALUES
 from trainer.features import SCHEMA
 from trainer.hparams import MODEL_TYPES, HParams
-from trainer.schema import MISSING_VALUES
 
 from conftest import synthetic_rows
 
@@ -46,7 +46,7 @@ def test_signature_takes_one_raw_input_per_feature(trained):
     assert sorted(inputs) == sorted(SCHEMA.features)
     for name, spec in inputs.items():
         assert spec.shape.as_list() == [None]
-        assert spec.dtype == (tf.float32 if name in SCHEMA.numeric else tf.string), name
+        assert spec.dtype == SCHEMA.feature_kinds[name].dtype, name
 
 
 def test_signature_outputs_are_named_for_the_task(trained):
