@@ -1,4 +1,6 @@
-"""The machine learning: preprocessing, the model families, training, and the serving export.
+"""The machine learning: the model families, training, and the serving export. The families build
+on the feature kinds' encodings (trainer/kinds: standardized numbers, one-hot or embedded
+categories).
 
 Knows nothing of Vertex AI: `trainer.task` resolves where files go and calls
 `train_and_evaluate`.
