@@ -48,7 +48,7 @@ class Moments:
                     ) from None
             raise
         numbers = numbers[block.keep]
-        numbers = numbers[~np.isnan(numbers)]
+        numbers = numbers[~np.isnan(numbers)]  # the missing, and a "nan" written out
         self.count += numbers.size
         self.sum += float(numbers.sum())
         self.sum_sq += float(np.square(numbers).sum())

@@ -76,10 +76,9 @@ def check_columns(csv_file: CsvFile, schema: Schema, label: str) -> None:
 class PrepareChecks:
     """What `prepare` checks of each cleaned row before it is written (a value of its kind in
     every feature column, such as a number in a numeric one, and in the label of a regression),
-    and of the whole once every row is read: rows
-    in each split, values in each training column, two classes or more, and no evaluation label
-    that training never sees. Each refusal names the raw file, and the line where there is one.
-    Memory: the label's classes, not the rows."""
+    and of the whole once every row is read: rows in each split, values in each training column,
+    two classes or more, and no evaluation label that training never sees. Each refusal names
+    the raw file, and the line where there is one. Memory: the label's classes, not the rows."""
 
     def __init__(self, csv_file: CsvFile, schema: Schema, splits: list[str]):
         self.path = csv_file.path
