@@ -13,7 +13,6 @@ import pytest
 import tensorflow as tf
 
 from trainer import inputs, model
-from trainer.csv_reader import MISSING_VALUES
 from trainer.features import SCHEMA
 from trainer.hparams import MODEL_TYPES, HParams
 
@@ -21,15 +20,13 @@ from conftest import synthetic_rows
 
 
 def _raw_instances(n: int) -> dict[str, tf.Tensor]:
-    """Feature values as they appear in the CSV (missing numbers as NaN), as tensors."""
+    """Feature values as the serving signature takes them: each feature's CSV values as its kind
+    decodes them (trainer/kinds; a missing number is NaN), as tensors."""
     rows = synthetic_rows(SCHEMA, n, seed=11)
-    columns = {}
-    for name in SCHEMA.numeric:
-        values = [float("nan") if r[name] in MISSING_VALUES else float(r[name]) for r in rows]
-        columns[name] = tf.constant(values, tf.float32)
-    for name in SCHEMA.categorical:
-        columns[name] = tf.constant([r[name] for r in rows])
-    return columns
+    return {
+        name: kind.decode(tf.constant([row[name] for row in rows]))
+        for name, kind in SCHEMA.feature_kinds.items()
+    }
 
 
 def test_training_reports_final_metrics(trained):
