@@ -269,8 +269,7 @@ def test_the_proposal_for_a_regression_skips_unused_columns(tmp_path):
         describe(write_houses(tmp_path / "houses.csv", missing_rooms="NULL")), "price"
     )
     assert proposal.task_type == "regression"
-    assert proposal.numeric == ["rooms", "area_m2"]
-    assert proposal.categorical == ["city"]
+    assert proposal.features == {"numeric": ["rooms", "area_m2"], "categorical": ["city"]}
     assert proposal.left_out == {
         "listing_id": "an identifier",
         "notes": "a single value in every row",

@@ -171,6 +171,24 @@ def test_the_model_type_choices_are_the_trainers(default_project):
     )
 
 
+def test_the_feature_questions_are_the_trainers_kinds(default_project):
+    """Each feature kind of trainer/kinds/ has its copier question, `<kind>_features`, which
+    trainer/features.py renders as the schema's field of that kind."""
+    printed = project_python(
+        default_project,
+        "import json; from trainer.kinds import KINDS; print(json.dumps([k.name for k in KINDS]))",
+    )
+    kinds = json.loads(printed)
+    questions = [name for name in copier_config() if name.endswith("_features")]
+    assert questions == [f"{kind}_features" for kind in kinds], (
+        "copier.yml's <kind>_features questions must be trainer/kinds' KINDS, in order. A new "
+        "kind is its module in template/trainer/kinds/, its entry in KINDS, its question in "
+        "copier.yml and its field in template/trainer/features.py.jinja"
+    )
+    features = (default_project / "trainer" / "features.py").read_text()
+    assert all(f"\n    {kind}=" in features for kind in kinds), features
+
+
 REQUIREMENTS_FILES = ("requirements.txt", "requirements-dev.txt")
 
 

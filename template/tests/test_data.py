@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from trainer.csv_reader import MISSING_VALUES
 from trainer.features import SCHEMA
-from trainer.schema import MISSING_VALUES, Schema
+from trainer.kinds import KINDS
+from trainer.schema import Schema
 from workflow.data import cli
 from workflow.data.clean import MISSING
 from workflow.data.describe import describe
@@ -133,8 +135,7 @@ def test_the_schema_proposal_finds_the_features_and_leaves_the_note_out(tmp_path
     source = write_csv(tmp_path / "all.csv", synthetic_rows(schema, 400, seed=5))
     proposal = propose_schema(describe(source), schema.label)
     assert proposal.task_type == schema.task_type
-    assert proposal.numeric == list(schema.numeric)
-    assert proposal.categorical == list(schema.categorical)
+    assert proposal.features == {kind.name: list(schema.of(kind)) for kind in KINDS}
     assert list(proposal.left_out) == ["unused_note"]
     command = proposal.copier_command(".venv/bin/copier")
     assert command.startswith(".venv/bin/copier update --trust --defaults ")
@@ -183,7 +184,7 @@ def test_a_name_column_stays_out_of_the_categorical_features_with_the_reason(tmp
         tmp_path / "cars.csv", _with_models(synthetic_rows(CLASSIFICATION, 400, seed=13), 311)
     )
     proposal = propose_schema(describe(source), "target")
-    assert proposal.categorical == ["color"]
+    assert proposal.features["categorical"] == ["color"]
     assert (
         proposal.left_out["model"] == "311 distinct values in 400 rows: free text, not categories"
     )

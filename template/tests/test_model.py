@@ -15,21 +15,18 @@ import tensorflow as tf
 from trainer import inputs, model
 from trainer.features import SCHEMA
 from trainer.hparams import MODEL_TYPES, HParams
-from trainer.schema import MISSING_VALUES
 
 from conftest import synthetic_rows
 
 
 def _raw_instances(n: int) -> dict[str, tf.Tensor]:
-    """Feature values as they appear in the CSV (missing numbers as NaN), as tensors."""
+    """Feature values as the serving signature takes them: each feature's CSV values as its kind
+    decodes them (trainer/kinds; a missing number is NaN), as tensors."""
     rows = synthetic_rows(SCHEMA, n, seed=11)
-    columns = {}
-    for name in SCHEMA.numeric:
-        values = [float("nan") if r[name] in MISSING_VALUES else float(r[name]) for r in rows]
-        columns[name] = tf.constant(values, tf.float32)
-    for name in SCHEMA.categorical:
-        columns[name] = tf.constant([r[name] for r in rows])
-    return columns
+    return {
+        name: kind.decode(tf.constant([row[name] for row in rows]))
+        for name, kind in SCHEMA.feature_kinds.items()
+    }
 
 
 def test_training_reports_final_metrics(trained):
@@ -46,7 +43,7 @@ def test_signature_takes_one_raw_input_per_feature(trained):
     assert sorted(inputs) == sorted(SCHEMA.features)
     for name, spec in inputs.items():
         assert spec.shape.as_list() == [None]
-        assert spec.dtype == (tf.float32 if name in SCHEMA.numeric else tf.string), name
+        assert spec.dtype == SCHEMA.feature_kinds[name].dtype, name
 
 
 def test_signature_outputs_are_named_for_the_task(trained):

@@ -23,7 +23,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import IO
 
-from trainer.schema import MISSING_VALUES
+# Cell values that mean "missing" in the CSV files, as pandas and R write them.
+MISSING_VALUES = ("", "NA", "NaN")
 
 # Lines per block: the trainer's scan decodes this many at a time, and the workstation's scan
 # (workflow/split_stats.py) reads the same blocks, so that their floating-point sums match.

@@ -17,7 +17,9 @@ from contextlib import ExitStack
 import tensorflow as tf
 
 from trainer.csv_reader import BLOCK_LINES, DataError, check_columns, open_csv, parse_header
-from trainer.schema import MISSING_VALUES, Schema
+from trainer.kinds import KINDS
+from trainer.kinds.base import missing_mask
+from trainer.schema import Schema
 from trainer.stats import (
     Accumulator,
     DataStats,
@@ -120,15 +122,6 @@ def _line_blocks(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=not shuffle or seed is not None,
     )
-
-
-def _is_missing(values: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_any(tf.equal(values[:, None], tf.constant(MISSING_VALUES)[None, :]), axis=1)
-
-
-def to_float(values: tf.Tensor) -> tf.Tensor:
-    """CSV strings to float32, with missing values as NaN (the model fills them in)."""
-    return tf.strings.to_number(tf.where(_is_missing(values), "nan", values), tf.float32)
 
 
 # ------------------------------------------------------------------------------------ scanning
@@ -381,8 +374,9 @@ def make_dataset(
     seed: int | None = None,
     worker: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (features, label) for Keras: numeric features as float32 (NaN when missing),
-    categorical ones as strings, and the label as a class index or a float.
+    """Batches of (features, label) for Keras: each feature as its kind decodes it (trainer/kinds:
+    numbers as float32, NaN when missing; categories as strings), and the label as a class index
+    or, in a regression, a number.
 
     Rows with a missing label are dropped (`scan` counts them). Under MultiWorkerMirroredStrategy,
     `worker` is this process's (index, number of workers) (`trainer.distribute.worker_share`):
@@ -407,14 +401,13 @@ def make_dataset(
         )
 
     def to_example(columns: dict[str, tf.Tensor]) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        keep = tf.logical_not(_is_missing(columns[schema.label]))
+        keep = tf.logical_not(missing_mask(columns[schema.label]))
         columns = {name: tf.boolean_mask(values, keep) for name, values in columns.items()}
-        features = {name: to_float(columns[name]) for name in schema.numeric}
-        features |= {name: columns[name] for name in schema.categorical}
+        features = {name: kind.decode(columns[name]) for kind in KINDS for name in schema.of(kind)}
         if schema.is_classification:
             label = class_ids.lookup(columns[schema.label])
         else:
-            label = to_float(columns[schema.label])
+            label = schema.label_kind.decode(columns[schema.label])
         return features, label
 
     datasets = []

@@ -1,4 +1,6 @@
-"""The machine learning: preprocessing, the model families, training, and the serving export.
+"""The machine learning: the model families, training, and the serving export. The families build
+on the feature kinds' encodings (trainer/kinds: standardized numbers, one-hot or embedded
+categories).
 
 Knows nothing of Vertex AI: `trainer.task` resolves where files go and calls
 `train_and_evaluate`.
@@ -21,69 +23,26 @@ import tensorflow as tf
 from trainer import checkpoints, distribute, inputs
 from trainer.hparams import MODEL_TYPES, HParams
 from trainer.inputs import DataStats
+from trainer.kinds import Encodings
 from trainer.schema import Schema
 
 
-class Standardize(keras.layers.Layer):
-    """(x - mean) / std per column; a missing value (NaN) becomes 0, the mean."""
-
-    def __init__(self, mean: list[float], variance: list[float], **kwargs):
-        super().__init__(**kwargs)
-        self.mean = np.asarray(mean, dtype="float32")
-        self.std = np.sqrt(np.maximum(np.asarray(variance, dtype="float32"), 1e-12))
-
-    def call(self, x):
-        z = (x - self.mean) / self.std
-        return keras.ops.where(keras.ops.isnan(z), keras.ops.zeros_like(z), z)
-
-
 def _inputs(schema: Schema) -> dict[str, keras.KerasTensor]:
-    """One rank-1 input per feature, named as its CSV column: the serving signature's inputs."""
-    numeric = {name: keras.Input(shape=(), name=name, dtype="float32") for name in schema.numeric}
-    categorical = {
-        name: keras.Input(shape=(), name=name, dtype="string") for name in schema.categorical
+    """One rank-1 input per feature, named as its CSV column, of its kind's dtype: the serving
+    signature's inputs."""
+    return {
+        name: keras.Input(shape=(), name=name, dtype=kind.dtype)
+        for name, kind in schema.feature_kinds.items()
     }
-    return numeric | categorical
 
 
-def _numeric_block(schema: Schema, stats: DataStats, features) -> list:
-    if not schema.numeric:
-        return []
-    stacked = keras.ops.stack([features[name] for name in schema.numeric], axis=-1)
-    standardize = Standardize(
-        [stats.mean[name] for name in schema.numeric],
-        [stats.variance[name] for name in schema.numeric],
-        name="standardize",
-    )
-    return [standardize(stacked)]
-
-
-def _one_hot(schema: Schema, stats: DataStats, features) -> list:
-    """Each categorical feature one-hot, with one extra slot for unseen and missing values."""
-    return [
-        keras.layers.StringLookup(
-            vocabulary=stats.vocabularies[name], output_mode="one_hot", name=f"{name}_one_hot"
-        )(features[name])
-        for name in schema.categorical
-    ]
-
-
-def _embeddings(schema: Schema, stats: DataStats, features, dim: int) -> list:
-    blocks = []
-    for name in schema.categorical:
-        vocabulary = stats.vocabularies[name]
-        ids = keras.layers.StringLookup(vocabulary=vocabulary, name=f"{name}_ids")(features[name])
-        blocks.append(keras.layers.Embedding(len(vocabulary) + 1, dim, name=f"{name}_embed")(ids))
-    return blocks
-
-
-def _crosses(schema: Schema, features, bins: int) -> list:
-    """Every pair of categorical features crossed and hashed: the wide part's interactions."""
+def _crosses(crossable: dict, bins: int) -> list:
+    """Every pair of crossable features hashed together: the wide part's interactions."""
     return [
         keras.layers.HashedCrossing(bins, output_mode="one_hot", name=f"{a}_x_{b}")(
-            (features[a], features[b])
+            (crossable[a], crossable[b])
         )
-        for a, b in combinations(schema.categorical, 2)
+        for a, b in combinations(crossable, 2)
     ]
 
 
@@ -120,26 +79,30 @@ def _head(schema: Schema, stats: DataStats, logits_inputs: list, name: str = "he
 
 # The model families: each is the function `<model type>_outputs` that builds the outputs from
 # the raw feature inputs. `build_model` dispatches on hparams.MODEL_TYPES, their names.
+# Each family takes its blocks from the feature kinds (trainer/kinds), by use: `dense` (the
+# standardized numbers), `one_hot` (the categories), `embedded` and `crossable`.
 
 
 def linear_outputs(schema: Schema, stats: DataStats, features, hp: HParams):
     """A linear model over normalized numbers and one-hot categories."""
-    numeric = _numeric_block(schema, stats, features)
-    return _head(schema, stats, [_concat(numeric + _one_hot(schema, stats, features))])
+    encode = Encodings(schema, stats, features)
+    dense = encode.dense()
+    return _head(schema, stats, [_concat(dense + encode.one_hot())])
 
 
 def dnn_outputs(schema: Schema, stats: DataStats, features, hp: HParams):
     """A deep network over normalized numbers and category embeddings."""
-    numeric = _numeric_block(schema, stats, features)
-    deep = numeric + _embeddings(schema, stats, features, hp.embedding_dim)
+    encode = Encodings(schema, stats, features)
+    deep = encode.dense() + encode.embedded(hp.embedding_dim)
     return _head(schema, stats, [_deep(_concat(deep), hp)])
 
 
 def wide_deep_outputs(schema: Schema, stats: DataStats, features, hp: HParams):
     """Wide (one-hot and crossed categories) plus deep; both parts see the normalized numbers."""
-    numeric = _numeric_block(schema, stats, features)
-    wide = numeric + _one_hot(schema, stats, features) + _crosses(schema, features, hp.cross_bins)
-    deep = numeric + _embeddings(schema, stats, features, hp.embedding_dim)
+    encode = Encodings(schema, stats, features)
+    dense = encode.dense()
+    wide = dense + encode.one_hot() + _crosses(encode.crossable(), hp.cross_bins)
+    deep = dense + encode.embedded(hp.embedding_dim)
     return _head(schema, stats, [_concat(wide), _deep(_concat(deep), hp)])
 
 
@@ -183,8 +146,8 @@ def export_serving_model(model: keras.Model, schema: Schema, stats: DataStats, p
     regression returns `predictions` [None].
     """
     signature = {
-        name: tf.TensorSpec([None], tf.float32 if name in schema.numeric else tf.string, name=name)
-        for name in schema.features
+        name: tf.TensorSpec([None], kind.dtype, name=name)
+        for name, kind in schema.feature_kinds.items()
     }
     if schema.is_classification:
         classes = tf.constant(stats.classes)

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, make_dataclass
 
-# Cell values that mean "missing" in the CSV files, as pandas and R write them.
-MISSING_VALUES = ("", "NA", "NaN")
+from trainer.kinds import KINDS, NUMERIC, FeatureKind
 
 TASK_TYPES = ("classification", "regression")
 
 
 @dataclass(frozen=True)
-class Schema:
-    """The label and feature columns of a CSV dataset. Other columns are ignored."""
+class _Columns:
+    """The label and task type of a Schema, and what its feature fields add up to."""
 
     label: str
     task_type: str
-    numeric: tuple[str, ...] = ()
-    categorical: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.task_type not in TASK_TYPES:
@@ -27,9 +24,19 @@ class Schema:
         if len(set(self.columns)) != len(self.columns):
             raise ValueError(f"a column is declared twice in {self.columns}")
 
+    def of(self, kind: FeatureKind) -> tuple[str, ...]:
+        """The features of one kind."""
+        return getattr(self, kind.name)
+
     @property
     def features(self) -> tuple[str, ...]:
-        return self.numeric + self.categorical
+        """Every feature column, kind by kind in the order of KINDS."""
+        return tuple(name for kind in KINDS for name in self.of(kind))
+
+    @property
+    def feature_kinds(self) -> dict[str, FeatureKind]:
+        """Each feature column's kind."""
+        return {name: kind for kind in KINDS for name in self.of(kind)}
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -39,3 +46,29 @@ class Schema:
     @property
     def is_classification(self) -> bool:
         return self.task_type == "classification"
+
+    @property
+    def label_kind(self) -> FeatureKind | None:
+        """The kind a label is read as: a number in a regression; a classifier's label is one of
+        its classes (the statistics' `classes`), of no feature kind."""
+        return None if self.is_classification else NUMERIC
+
+    def read_as(self, kind: FeatureKind) -> tuple[str, ...]:
+        """Every column read as values of `kind`: its features, and the label when it is one."""
+        return self.of(kind) + ((self.label,) if self.label_kind is kind else ())
+
+
+# A field per feature kind, made from KINDS: adding a kind adds its field.
+Schema = make_dataclass(
+    "Schema",
+    [(kind.name, tuple[str, ...], field(default=())) for kind in KINDS],
+    bases=(_Columns,),
+    frozen=True,
+    namespace={
+        "__module__": __name__,
+        "__doc__": "The label and feature columns of a CSV dataset; other columns are ignored. "
+        "After the label and the task type, a field per feature kind (trainer/kinds), named as "
+        "the kind, lists its columns: Schema(label=..., task_type=..., numeric=(...), "
+        "categorical=(...)).",
+    },
+)

@@ -1,8 +1,9 @@
 """The statistics the preprocessing is built from, and the stats file that carries them.
 
-One pass over the training files learns them (`Accumulator`): the rows, each numeric column's
-mean and variance, each categorical column's vocabulary, the classes. The trainer makes that
-pass itself (`trainer.inputs.scan`), or reads its result from a stats file (`--stats-file`) that
+One pass over the training files learns them (`Accumulator`): the rows, the classes, and each
+feature kind's statistics of its columns (trainer/kinds: a number's mean and variance, a
+category's vocabulary), one section of the stats file per statistic. The trainer makes that pass
+itself (`trainer.inputs.scan`), or reads its result from a stats file (`--stats-file`) that
 `make prepare` wrote with this same `Accumulator` (`workflow/split_stats.py`): every worker of a
 cluster and every tuning trial then builds the same preprocessing without reading the data first.
 
@@ -26,12 +27,14 @@ import json
 import zlib
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, make_dataclass
 
 import numpy as np
 
-from trainer.csv_reader import DataError
-from trainer.schema import MISSING_VALUES, Schema
+from trainer.csv_reader import MISSING_VALUES, DataError
+from trainer.kinds import KINDS
+from trainer.kinds.base import ColumnAccumulator, ColumnBlock
+from trainer.schema import Schema
 
 # The stats file's name beside the data it describes (data/stats.json, gs://BUCKET/data/...).
 STATS_FILE_NAME = "stats.json"
@@ -41,62 +44,38 @@ PROBE_BLOCK_BYTES = 64 * 1024
 _MISSING_BYTES = np.array([value.encode() for value in MISSING_VALUES], dtype=object)
 
 
-# A categorical feature with more distinct values than this in the training rows draws a
-# warning: the linear and wide models one-hot encode it (a weight per value and class), the
-# stats file lists every value, and beyond about a thousand values hashing or leaving the column
-# out usually serves better. So does a feature with more values than half the training rows
-# (on average fewer than two rows per value), the rule by which `make schema` calls a column
-# free text.
-MAX_CATEGORIES = 1000
-
-
-@dataclass
-class DataStats:
-    """What one pass over the training files learns, to build the preprocessing layers."""
-
-    rows: int = 0
-    dropped_rows: int = 0  # rows whose label is missing
-    mean: dict[str, float] = field(default_factory=dict)
-    variance: dict[str, float] = field(default_factory=dict)
-    vocabularies: dict[str, list[str]] = field(default_factory=dict)
-    classes: list[str] = field(default_factory=list)  # the labels seen (classification), sorted
-
-
-def parse_numeric(
-    values: np.ndarray, path: str, column: str, line_numbers: np.ndarray
-) -> np.ndarray:
-    """CSV values (bytes) to float64 with NaN for missing ones; a non-number is a DataError."""
-    present = ~np.isin(values, _MISSING_BYTES)
-    out = np.full(values.shape, np.nan)
-    try:
-        out[present] = values[present].astype(np.float64)
-    except ValueError:
-        for offset, value in enumerate(values):
-            try:
-                float(value)
-            except ValueError:
-                if present[offset]:
-                    raise DataError(
-                        f"{path}, line {line_numbers[offset]}: column '{column}' has the "
-                        f"non-numeric value {value.decode(errors='replace')!r}"
-                    ) from None
-        raise
-    return out
+# A field per statistic of each feature kind (trainer/kinds), between the row counts and the
+# classes: a new kind brings its own. The fields are the stats file's, in its order.
+DataStats = make_dataclass(
+    "DataStats",
+    [
+        ("rows", int, field(default=0)),
+        ("dropped_rows", int, field(default=0)),
+        *((name, dict, field(default_factory=dict)) for kind in KINDS for name in kind.statistics),
+        ("classes", list, field(default_factory=list)),
+    ],
+    namespace={
+        "__module__": __name__,
+        "__doc__": "What one pass over the training files learns, to build the preprocessing "
+        "layers: the rows kept and dropped (those whose label is missing), each feature kind's "
+        "statistics, a dict by column each (`mean` and `variance` hold a regression label's "
+        "too), and the classes seen (in a classification), sorted.",
+    },
+)
 
 
 class Accumulator:
-    """Accumulates DataStats block by block, in constant memory beyond the vocabularies."""
+    """Accumulates DataStats block by block, in constant memory beyond what the statistics are
+    (the vocabularies)."""
 
     def __init__(self, schema: Schema, known_classes: list[str] | None = None):
         self.schema = schema
         self.known_classes = set(known_classes) if known_classes is not None else None
         self.rows = 0
         self.dropped = 0
-        numeric = list(schema.numeric) + ([] if schema.is_classification else [schema.label])
-        self.count = dict.fromkeys(numeric, 0)
-        self.sum = dict.fromkeys(numeric, 0.0)
-        self.sum_sq = dict.fromkeys(numeric, 0.0)
-        self.counters = {c: Counter() for c in schema.categorical}
+        self.columns: dict[str, ColumnAccumulator] = {
+            column: kind.accumulator() for kind in KINDS for column in schema.read_as(kind)
+        }
         self.label_counter: Counter = Counter()
 
     def add(self, path: str, block: dict[str, np.ndarray], line_numbers: np.ndarray) -> None:
@@ -106,15 +85,10 @@ class Accumulator:
         keep = ~np.isin(label, _MISSING_BYTES)
         self.dropped += int((~keep).sum())
         self.rows += int(keep.sum())
-        for column in self.count:
-            values = parse_numeric(block[column], path, column, line_numbers)[keep]
-            values = values[~np.isnan(values)]
-            self.count[column] += values.size
-            self.sum[column] += float(values.sum())
-            self.sum_sq[column] += float(np.square(values).sum())
-        for column, counter in self.counters.items():
-            values = block[column][keep]
-            counter.update(values[~np.isin(values, _MISSING_BYTES)].tolist())
+        for column, accumulator in self.columns.items():
+            values = block[column]
+            present = ~np.isin(values, _MISSING_BYTES)
+            accumulator.add(ColumnBlock(path, column, values, present, keep, line_numbers))
         if self.schema.is_classification:
             labels = Counter(label[keep].tolist())
             if self.known_classes is not None:
@@ -126,41 +100,34 @@ class Accumulator:
     def result(self, description: str) -> DataStats:
         if self.rows == 0:
             raise DataError(f"{description}: no data rows with a label")
-        stats = DataStats(rows=self.rows, dropped_rows=self.dropped)
-        for column, n in self.count.items():
-            if n == 0:
+        statistics: dict[str, dict] = {}
+        for column, accumulator in self.columns.items():
+            found = accumulator.result()
+            if found is None:
                 raise DataError(f"{description}: column '{column}' has no values")
-            mean = self.sum[column] / n
-            stats.mean[column] = mean
-            stats.variance[column] = max(self.sum_sq[column] / n - mean**2, 0.0)
-        for column, counter in self.counters.items():
-            if not counter:
-                raise DataError(f"{description}: column '{column}' has no values")
-            # Most frequent first, then alphabetical, so the order is stable across runs.
-            ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
-            stats.vocabularies[column] = [value.decode() for value, _ in ranked]
-        stats.classes = sorted(value.decode() for value in self.label_counter)
-        return stats
+            for name, value in found.items():
+                statistics.setdefault(name, {})[column] = value
+        classes = sorted(value.decode() for value in self.label_counter)
+        return DataStats(rows=self.rows, dropped_rows=self.dropped, **statistics, classes=classes)
 
 
 def check_training_stats(stats: DataStats, schema: Schema, description: str) -> list[str]:
     """Refuses training statistics that cannot train a model: a classification label with a
-    single class (the model would learn to say it always, with a loss of 0). Returns warnings
-    about categorical features with very many values, naming each column and its count."""
+    single class (the model would learn to say it always, with a loss of 0). Returns the feature
+    kinds' warnings about columns whose statistics will train badly (a categorical feature with
+    very many values), each naming the column."""
     if schema.is_classification and len(stats.classes) == 1:
         raise DataError(
             f"{description}: the label '{schema.label}' has a single class "
             f"({stats.classes[0]!r}) in all {stats.rows} training rows: a classifier needs at "
             "least two; choose another label, or add rows of the other classes"
         )
-    return [
-        f"{description}: the categorical feature '{column}' has {count} distinct values in "
-        f"{stats.rows} training rows: too many to learn from (more than "
-        f"{min(MAX_CATEGORIES, stats.rows // 2)}); leave it out of categorical_features "
-        "(make schema proposes the features) unless you know it helps"
-        for column in schema.categorical
-        if (count := len(stats.vocabularies.get(column, ()))) > min(MAX_CATEGORIES, stats.rows / 2)
+    warnings = [
+        kind.training_warning(column, stats, description)
+        for kind in KINDS
+        for column in schema.of(kind)
     ]
+    return [warning for warning in warnings if warning]
 
 
 def check_known_classes(path: str, schema: Schema, labels, known: set[str]) -> None:

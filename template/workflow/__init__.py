@@ -10,10 +10,12 @@ serving (`serving`) and the Vertex AI tooling (`cloud`).
 It imports from the job package, and `trainer/` never imports this package, so nothing here
 ships to a cloud machine. What it imports:
 - modules without TensorFlow: `trainer.schema`, `trainer.features` (the project's schema),
-  `trainer.hparams`, `trainer.trial`, `trainer.csv_reader` (the one CSV reader, whose checks
-  and messages prepare shares with the job), `trainer.stats` (the statistics and the stats file,
-  with numpy), and `trainer.task` for its argument parser only (task.py imports TensorFlow after
-  parsing), so that the tuning config is checked against the trainer's own flags;
+  `trainer.kinds` (the feature kinds, which import NumPy, TensorFlow and Keras only in the
+  methods that need them), `trainer.hparams`, `trainer.trial`, `trainer.csv_reader` (the one
+  CSV reader, whose checks and messages prepare shares with the job), `trainer.stats` (the
+  statistics and the stats file, with numpy), and `trainer.task` for its argument parser only
+  (task.py imports TensorFlow after parsing), so that the tuning config is checked against the
+  trainer's own flags;
 - `trainer.inputs`, TensorFlow's input pipeline, in `evaluate` only: scoring a model needs
   TensorFlow anyway, and reads the files as training reads them.
 """

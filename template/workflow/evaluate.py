@@ -60,9 +60,7 @@ def check_signature(serve, schema: Schema, model_dir: str) -> None:
     """The signature takes this project's features and returns what its task needs."""
     _, specs = serve.structured_input_signature
     takes = {name: spec.dtype for name, spec in specs.items()}
-    declared = {
-        name: tf.float32 if name in schema.numeric else tf.string for name in schema.features
-    }
+    declared = {name: tf.as_dtype(kind.dtype) for name, kind in schema.feature_kinds.items()}
     if takes != declared:
         raise EvaluationError(
             f"{model_dir}: the model takes {', '.join(sorted(takes))}, but this project's "

@@ -3,9 +3,10 @@
     python -m workflow.instances data/instances.json --model-dir outputs/local/model
 
 The serving signature takes one input per feature, so each line of the file is one JSON object
-with every feature's key: a number for a numeric feature (null when missing), a string for a
-categorical one ("" when missing). Anything else reaches TensorFlow inside gcloud, whose errors
-("Graph execution error", "Unexpected tensor name: ...") name neither the line nor the key.
+with every feature's key and a value of its kind (trainer/kinds): a number for a numeric feature
+(null when missing), a string for a categorical one ("" when missing). Anything else reaches
+TensorFlow inside gcloud, whose errors ("Graph execution error", "Unexpected tensor name: ...")
+name neither the line nor the key.
 This lists every problem, one message each, naming the line and the key, and exits non-zero.
 
 Standard library only (no TensorFlow): it starts at once.
@@ -16,11 +17,11 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainer.kinds import KINDS, FeatureKind
 from trainer.schema import Schema
 
 # What Keras' export writes, and what gcloud's local prediction loads.
@@ -49,27 +50,13 @@ def _describe(value: object) -> str:
     return "an array" if isinstance(value, list) else "an object"
 
 
-def _is_number(value: object) -> bool:
-    """A JSON number: not a boolean (a Python bool is an int), NaN or Infinity."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _feature_problem(name: str, value: object, schema: Schema) -> str | None:
+def _feature_problem(name: str, value: object, kind: FeatureKind) -> str | None:
     """Why `value` is not one the serving signature takes for feature `name`, or None."""
-    if name in schema.numeric:
-        if value is None or _is_number(value):
-            return None
-        return (
-            f"'{name}' is a numeric feature, but its value is {_describe(value)}: "
-            "write a number, or null when it is missing"
-        )
-    if isinstance(value, str):
+    if kind.accepts_instance(value):
         return None
     return (
-        f"'{name}' is a categorical feature, but its value is {_describe(value)}: "
-        'write a string, or "" when it is missing'
+        f"'{name}' is a {kind.name} feature, but its value is {_describe(value)}: "
+        f"write {kind.value_words}, or {kind.instance_missing} when it is missing"
     )
 
 
@@ -89,12 +76,13 @@ def instance_problems(instance: object, schema: Schema) -> list[str]:
             f'such as {{"{schema.features[0]}": ...}}'
         ]
     problems = []
-    for name in schema.features:
+    for name, kind in schema.feature_kinds.items():
         if name not in instance:
-            missing = "null" if name in schema.numeric else '""'
-            problems.append(f"no key '{name}': every feature needs one ({missing} when missing)")
+            problems.append(
+                f"no key '{name}': every feature needs one ({kind.instance_missing} when missing)"
+            )
         else:
-            problems.append(_feature_problem(name, instance[name], schema))
+            problems.append(_feature_problem(name, instance[name], kind))
     problems += [_unknown_key(key, schema) for key in instance if key not in schema.features]
     return [problem for problem in problems if problem]
 
@@ -147,11 +135,11 @@ def model_problems(model_dir: str) -> list[str]:
 
 def format_hint(schema: Schema) -> str:
     """The instance format in one sentence, shown under the problems of an instances file."""
-    parts = []
-    if schema.numeric:
-        parts.append(f"a number (null when missing) for {', '.join(schema.numeric)}")
-    if schema.categorical:
-        parts.append(f'a string ("" when missing) for {", ".join(schema.categorical)}')
+    parts = [
+        f"{kind.value_words} ({kind.instance_missing} when missing) for {', '.join(names)}"
+        for kind in KINDS
+        if (names := schema.of(kind))
+    ]
     return "note: each line is one JSON object with every feature: " + "; ".join(parts)
 
 

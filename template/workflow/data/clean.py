@@ -12,7 +12,7 @@ from workflow.data.reading import column_index
 from workflow.data.settings import settings
 
 # How `clean` writes a missing value: one of the values the trainer reads as missing
-# (trainer.schema.MISSING_VALUES), and what the penguins sample already uses.
+# (trainer.csv_reader.MISSING_VALUES), and what the penguins sample already uses.
 MISSING = "NA"
 
 

@@ -10,6 +10,7 @@ from collections.abc import Collection
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+from trainer.kinds import recognize
 from workflow.data.reading import read_csv
 from workflow.data.settings import settings
 
@@ -60,9 +61,10 @@ class ColumnStats:
 
     @property
     def kind(self) -> str:
+        """The feature kind `make schema` would propose for the column (trainer/kinds)."""
         if self.count == 0:
             return "empty"
-        return "numeric" if self.numeric else "categorical"
+        return recognize(self).name
 
     def summary(self, top: int) -> str:
         if self.count == 0:

@@ -5,7 +5,6 @@ file)."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from trainer.csv_reader import CsvFile, DataError
@@ -43,21 +42,20 @@ class InstancePicker:
 
 def to_instance(csv_file: CsvFile, line: int, fields: list[str], schema: Schema) -> dict:
     """A cleaned row as the serving signature takes it: every feature, in the file's column
-    order. A missing number is null; a missing category is "" (the signature refuses null for a
-    string, and a missing key)."""
+    order, each value as its kind writes it (trainer/kinds). A missing number is null; a missing
+    category is "" (the signature refuses null for a string, and a missing key)."""
+    kinds = schema.feature_kinds
     instance: dict[str, object] = {}
     for name, value in zip(csv_file.header, fields, strict=True):
-        if name in schema.categorical:
-            instance[name] = "" if value == MISSING else value
-        elif name in schema.numeric:
-            try:
-                number = math.nan if value == MISSING else float(value)
-            except ValueError:
-                raise DataError(
-                    f"{csv_file.path}, line {line}: column '{name}' has the non-numeric value "
-                    f"{value!r}, but the project's schema reads it as a number"
-                ) from None
-            instance[name] = number if math.isfinite(number) else None
+        if name not in kinds:
+            continue
+        try:
+            instance[name] = kinds[name].instance_value(None if value == MISSING else value)
+        except ValueError as err:
+            raise DataError(
+                f"{csv_file.path}, line {line}: column '{name}' has {err}, but the project's "
+                f"schema reads it as {kinds[name].value_words}"
+            ) from None
     return instance
 
 

@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from trainer.csv_reader import CsvFile, DataError, missing_columns
+from trainer.kinds import KINDS
 from trainer.schema import Schema
 from workflow.data.clean import MISSING, CleanReport, clean_rows
 from workflow.data.picking import InstancePicker, write_instances
@@ -17,9 +18,6 @@ from workflow.data.reading import USABLE_NAME, column_index, project_schema, rea
 from workflow.data.settings import split_percents
 from workflow.data.split import Splitter, split_lines, write_splits
 from workflow.data.swap import Staging
-
-# A number as both Python and the trainer's TensorFlow read it: no "inf", no "1_000", no "0x1f".
-NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def _schema_fix(path: str) -> str:
@@ -76,31 +74,32 @@ def check_columns(csv_file: CsvFile, schema: Schema, label: str) -> None:
 
 
 class PrepareChecks:
-    """What `prepare` checks of each cleaned row before it is written (a number in every numeric
-    column, the label's as well in a regression), and of the whole once every row is read: rows
-    in each split, values in each training column, two classes or more, and no evaluation label
-    that training never sees. Each refusal names the raw file, and the line where there is one.
-    Memory: the label's classes, not the rows."""
+    """What `prepare` checks of each cleaned row before it is written (a value of its kind in
+    every feature column, such as a number in a numeric one, and in the label of a regression),
+    and of the whole once every row is read: rows in each split, values in each training column,
+    two classes or more, and no evaluation label that training never sees. Each refusal names
+    the raw file, and the line where there is one. Memory: the label's classes, not the rows."""
 
     def __init__(self, csv_file: CsvFile, schema: Schema, splits: list[str]):
         self.path = csv_file.path
         self.schema = schema
         header = csv_file.header
-        numeric = (*schema.numeric, *(() if schema.is_classification else (schema.label,)))
-        self.numeric = [(header.index(name), name) for name in numeric]
+        self.typed_columns = [
+            (header.index(name), name, kind) for kind in KINDS for name in schema.read_as(kind)
+        ]
         self.label_index = header.index(schema.label)
         self.rows = dict.fromkeys(splits, 0)
         self.unseen = {header.index(name): name for name in schema.features}  # in training
         self.classes: dict[str, dict[str, int]] = {name: {} for name in splits}  # first lines
 
     def __call__(self, line: int, fields: list[str], split: str) -> None:
-        for index, name in self.numeric:
+        for index, name, kind in self.typed_columns:
             value = fields[index]
-            if value != MISSING and not NUMBER.fullmatch(value):
+            if value != MISSING and not kind.accepts_cell(value):
                 raise DataError(
                     f"{self.path}, line {line}: column '{name}' has the value {value!r}, but the "
-                    f"project's schema reads '{name}' as a number; correct the value (NA if it "
-                    "is missing), or apply the schema `make schema` proposes for this file"
+                    f"project's schema reads '{name}' as {kind.value_words}; correct the value (NA "
+                    "if it is missing), or apply the schema `make schema` proposes for this file"
                 )
         self.rows[split] += 1
         if split == "train" and self.unseen:

@@ -9,6 +9,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from trainer.csv_reader import DataError
+from trainer.kinds import KINDS, recognize
 from workflow.data.describe import ColumnStats, Description
 from workflow.data.reading import USABLE_NAME
 from workflow.data.settings import settings
@@ -24,8 +25,7 @@ class Proposal:
     label: str
     task_type: str
     task_reason: str
-    numeric: list[str]
-    categorical: list[str]
+    features: dict[str, list[str]]  # kind name -> its columns, for every kind of KINDS
     left_out: dict[str, str]  # column -> why it is not a feature
     warnings: list[str] = field(default_factory=list)
 
@@ -33,8 +33,7 @@ class Proposal:
         return {
             "task_type": self.task_type,
             "label_column": self.label,
-            "numeric_features": self.numeric,
-            "categorical_features": self.categorical,
+            **{kind.answer: self.features[kind.name] for kind in KINDS},
         }
 
     def answers_yaml(self) -> str:
@@ -61,12 +60,10 @@ def _name_words(name: str) -> set[str]:
 
 def _left_out_reason(stats: ColumnStats) -> str | None:
     """Why a column should not be a feature, or None when it looks like one. The first rule
-    that applies gives the reason."""
+    that applies gives the reason; the last are those of the kind it would be (trainer/kinds)."""
     rows = stats.count + stats.missing
     words = _name_words(stats.name)
     config = settings()
-    categorical = not stats.numeric
-    many = f"more than {stats.max_distinct}" if stats.distinct is None else stats.distinct
     rules = (
         (
             not USABLE_NAME.fullmatch(stats.name),
@@ -80,16 +77,9 @@ def _left_out_reason(stats: ColumnStats) -> str | None:
             "a date or time (when a row was recorded, not what it is)",
         ),
         (bool(words & config.id_words), "an identifier"),
-        (
-            (categorical or stats.integer) and stats.distinct == stats.count,
-            "a different value in every row (an identifier?)",
-        ),
-        (
-            categorical and (stats.distinct is None or stats.distinct > stats.count / 2),
-            f"{many} distinct values in {stats.count} rows: free text, not categories",
-        ),
     )
-    return next((why for applies, why in rules if applies), None)
+    why = next((why for applies, why in rules if applies), None)
+    return why or recognize(stats).left_out_reason(stats)
 
 
 def _too_many_classes(target: ColumnStats) -> list[str]:
@@ -112,7 +102,7 @@ def _too_many_classes(target: ColumnStats) -> list[str]:
 
 
 def propose_schema(description: Description, label: str) -> Proposal:
-    """Numeric and categorical features for `label`, from a description of the CSV file."""
+    """Features of each kind for `label`, from a description of the CSV file."""
     if label not in (c.name for c in description.columns):
         names = ", ".join(c.name for c in description.columns)
         raise DataError(
@@ -136,7 +126,8 @@ def propose_schema(description: Description, label: str) -> Proposal:
                 f"the label '{label}' has a single class: a classifier needs at least two, and "
                 "`make prepare` and training refuse it; choose another label (LABEL=...)"
             )
-    numeric, categorical, left_out = [], [], {}
+    features: dict[str, list[str]] = {kind.name: [] for kind in KINDS}
+    left_out = {}
     for stats in description.columns:
         if stats.name == label:
             continue
@@ -144,18 +135,20 @@ def propose_schema(description: Description, label: str) -> Proposal:
         if why:
             left_out[stats.name] = why
         else:
-            (numeric if stats.numeric else categorical).append(stats.name)
-    if not numeric and not categorical:
+            features[recognize(stats).name].append(stats.name)
+    if not any(features.values()):
         raise DataError(f"{description.path}: no column looks usable as a feature of '{label}'")
-    return Proposal(label, task_type, reason, numeric, categorical, left_out, warnings)
+    return Proposal(label, task_type, reason, features, left_out, warnings)
 
 
 def proposal_text(proposal: Proposal, path: str, data_file: str | None, copier: str) -> str:
     lines = [
         f"Proposed schema for {path} (label: {proposal.label}):",
-        f"  task_type             {proposal.task_type} ({proposal.task_reason})",
-        f"  numeric_features      {', '.join(proposal.numeric) or '(none)'}",
-        f"  categorical_features  {', '.join(proposal.categorical) or '(none)'}",
+        f"  {'task_type':<22}{proposal.task_type} ({proposal.task_reason})",
+        *(
+            f"  {kind.answer:<22}{', '.join(proposal.features[kind.name]) or '(none)'}"
+            for kind in KINDS
+        ),
     ]
     for column, why in proposal.left_out.items():
         lines.append(f"  left out              {column}: {why}")

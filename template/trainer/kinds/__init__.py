@@ -1,0 +1,75 @@
+"""The feature kinds: one module each (numeric.py, categorical.py), on the interface of base.py,
+and the one list of them, KINDS. Adding a kind is its module, its entry in KINDS, and its entry in
+tests/test_kinds.py (docs/data.md, "Adding a feature kind").
+
+No NumPy, TensorFlow or Keras at import: the workstation imports the kinds (base.py says why).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from trainer.kinds.base import ColumnSummary, FeatureKind
+from trainer.kinds.categorical import CATEGORICAL
+from trainer.kinds.numeric import NUMERIC
+
+if TYPE_CHECKING:
+    from trainer.schema import Schema
+    from trainer.stats import DataStats
+
+
+def checked(kinds: Sequence[FeatureKind]) -> tuple[FeatureKind, ...]:
+    """The kinds, once no two share a name or a section of the stats file."""
+    for attribute, values in (
+        ("name", [kind.name for kind in kinds]),
+        ("statistic", [s for kind in kinds for s in kind.statistics]),
+    ):
+        twice = sorted({value for value in values if values.count(value) > 1})
+        if twice:
+            raise ImportError(f"trainer/kinds: two kinds share the {attribute} {', '.join(twice)}")
+    return tuple(kinds)
+
+
+# Every feature kind, in the order of the schema's fields, of the features, of the stats file's
+# sections and of the model's blocks. `make schema` proposes a column as the first kind that
+# recognizes it, so categories, which take any column, come last.
+KINDS = checked([NUMERIC, CATEGORICAL])
+
+
+def recognize(column: ColumnSummary) -> FeatureKind:
+    """The kind `make schema` proposes for a described column."""
+    return next(kind for kind in KINDS if kind.recognizes(column))
+
+
+class Encodings:
+    """The model families' building blocks (trainer/model.py): for each use, every kind's
+    encoding of the schema's features of that kind, in the order of KINDS."""
+
+    def __init__(self, schema: Schema, stats: DataStats, features: dict):
+        self.stats, self.features = stats, features
+        self.columns = [(kind, schema.of(kind)) for kind in KINDS if schema.of(kind)]
+
+    def dense(self) -> list:
+        """Real-valued blocks, taken as they are by every family: standardized numbers."""
+        return [b for kind, cols in self.columns for b in kind.dense(cols, *self._data)]
+
+    def one_hot(self) -> list:
+        """Indicator blocks of the linear model and the wide part: one-hot categories."""
+        return [b for kind, cols in self.columns for b in kind.one_hot(cols, *self._data)]
+
+    def embedded(self, dim: int) -> list:
+        """Learned vectors of the deep part: embedded categories."""
+        return [b for kind, cols in self.columns for b in kind.embedded(cols, *self._data, dim)]
+
+    def crossable(self) -> dict:
+        """Discrete values by feature, which the wide part crosses in pairs: categories."""
+        return {
+            name: values
+            for kind, cols in self.columns
+            for name, values in kind.crossable(cols, *self._data).items()
+        }
+
+    @property
+    def _data(self) -> tuple:
+        return self.stats, self.features
