@@ -152,10 +152,12 @@ def first_step(train_files: list[str], stats_file: str | None, epoch: bool = Fal
     return json.loads(result.stdout.splitlines()[-1])
 
 
-def bytes_read(root: Path, rows: int) -> tuple[dict[str, list[float]], int]:
-    """Each run's training-set bytes per process, as multiples of the training set's size."""
+def bytes_read(root: Path, rows: int, subtract: bool = True) -> tuple[dict[str, list[float]], int]:
+    """Each run's training-set bytes per process, as multiples of the training set's size: minus
+    the same run on the sample's rows when `subtract`, whole when not."""
+    sizes = (rows, SAMPLE_ROWS) if subtract else (rows,)
     layouts = {}
-    for n in (rows, SAMPLE_ROWS):
+    for n in sizes:
         raw = root / f"raw-{n}.csv"
         write_csv(str(raw), n, seed=3)
         for shards in (1, 4):
@@ -170,12 +172,15 @@ def bytes_read(root: Path, rows: int) -> tuple[dict[str, list[float]], int]:
     ratios = {}
     for name, (shards, stats, workers) in runs.items():
         counts = {}
-        for n in (rows, SAMPLE_ROWS):
+        for n in sizes:
             job = root / f"job-{len(ratios)}-{n}"
             job.mkdir()
             counts[n] = counted_run(layouts[n, shards], stats, workers, job)
-        pairs = zip(counts[rows], counts[SAMPLE_ROWS], strict=True)
-        ratios[name] = [(big - small) / size for big, small in pairs]
+        if subtract:
+            pairs = zip(counts[rows], counts[SAMPLE_ROWS], strict=True)
+            ratios[name] = [(big - small) / size for big, small in pairs]
+        else:
+            ratios[name] = [count / size for count in counts[rows]]
     return ratios, size
 
 
@@ -207,14 +212,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = quick.parse_args(
         parser,
-        {"rows": 2000, "bytes_rows": 20_000, "repeats": 1},
-        fewer="the time to the first step at 1x only (10x is the same runs at ten times the "
-        "rows), its scanning run going on to the end of the epoch for the rates (a full run "
-        "repeats it for them)",
+        {"rows": 2000, "bytes_rows": SAMPLE_ROWS, "repeats": 1},
+        fewer="the bytes read on the sample's rows alone, the runs a full run subtracts, with "
+        "nothing subtracted; the time to the first step at 1x only (10x is the same runs at ten "
+        "times the rows), its scanning run going on to the end of the epoch for the rates (a "
+        "full run repeats it for them)",
     )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        ratios, size = bytes_read(root, args.bytes_rows)
+        ratios, size = bytes_read(root, args.bytes_rows, subtract=not args.quick)
         sizes = (args.rows,) if args.quick else (args.rows, args.rows * 10)
         times, last_scan = {}, {}
         for n in sizes:
@@ -225,11 +231,16 @@ def main() -> None:
             else first_step([str(root / f"time-{args.rows}/train.csv")], None, epoch=True)
         )
 
+    counted = (
+        "whole (a quick pass subtracts no run)"
+        if args.quick
+        else f"minus the same run on {SAMPLE_ROWS} rows"
+    )
     print("### 7. Shards and the stats file")
     print()
     print(
         f"Training set: {args.bytes_rows:,} rows, {size / 2**20:.1f} MiB; one epoch at batch "
-        f"{BATCH_SIZE}; bytes per process (rchar) minus the same run on {SAMPLE_ROWS} rows."
+        f"{BATCH_SIZE}; bytes per process (rchar) {counted}."
     )
     print()
     print("| run | training-set bytes read, per process | goal |")
