@@ -28,6 +28,17 @@ pytestmark = pytest.mark.long
 MAKE_VENV = f"VENV={VENV_BIN.parent}"
 # One run of the generated suite: stop at the first failure, in one process.
 PYTEST_ADDOPTS = "-x -q -p no:cacheprovider -p no:xdist"
+# Generated tests whose outcome cannot depend on the schema, the data or config/tiers.yaml: what
+# ships, labels, following jobs, the entry point, the local sweep's logic, and reading gs:// in a
+# process of its own. The first case runs them; the others leave them out.
+SCHEMA_FREE = (
+    "tests/test_shipping.py",
+    "tests/test_labels.py",
+    "tests/test_jobs.py",
+    "tests/test_entry.py",
+    "tests/test_sweep.py",
+    "tests/test_task.py::test_an_unreadable_gs_file_is_one_error_line_naming_it_and_the_cause",
+)
 # Cell values that mean "missing", as pandas, R and spreadsheets write them.
 MISSING = ("", "NA", "NaN")
 # BASIC as the template renders it, and the machines a team might give it instead.
@@ -129,10 +140,15 @@ def test_the_generated_suite_passes_on_a_prepared_project(case, template, tmp_pa
 
     run(["make", "--silent", "prepare", MAKE_VENV, f"RAW_DATA={tmp_path / 'raw.csv'}"], cwd=project)
     assert (project / "data/stats.json").is_file()
+    addopts = PYTEST_ADDOPTS
+    if case != _cases()[0]:
+        for test in SCHEMA_FREE:
+            path, _, name = test.partition("::")
+            assert (project / path).is_file(), f"{path} is gone: update SCHEMA_FREE"
+            assert f"def {name}(" in (project / path).read_text() if name else True, test
+            addopts += f" --deselect {test}" if name else f" --ignore {path}"
     result = run(
-        ["make", "--silent", "test", MAKE_VENV],
-        cwd=project,
-        env={"PYTEST_ADDOPTS": PYTEST_ADDOPTS},
+        ["make", "--silent", "test", MAKE_VENV], cwd=project, env={"PYTEST_ADDOPTS": addopts}
     )
     summary = result.stdout.strip().splitlines()[-1]
     assert re.match(r"\d+ passed", summary) and "failed" not in summary, result.stdout
