@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime
 import fcntl
 import hashlib
 import json
@@ -229,17 +230,23 @@ BAD_TUNING_PARAMETERS = [
 
 def write_houses(path: Path, n: int = 300, missing_rooms: str = "") -> Path:
     """House prices, a regression dataset unlike the penguins: unused columns (an id, a note with
-    a comma), and missing values (empty, or `missing_rooms` in the rooms column)."""
+    a comma), a date, and missing values (empty, or `missing_rooms` in the rooms column)."""
     cities = ["Lyon", "Oslo", "Kyoto"]
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["listing_id", "city", "rooms", "notes", "area_m2", "price"])
+        writer.writerow(
+            ["listing_id", "listing_date", "city", "rooms", "notes", "area_m2", "price"]
+        )
         for i in range(n):
             rooms, area, city = 1 + i % 5, 30 + (i * 7) % 90, cities[i % 3]
             price = 1000 * area + 20000 * rooms + 50000 * cities.index(city)
+            # Three years of ISO 8601 dates, a time in every fourth, missing in every 19th.
+            day = datetime.date(2021, 1, 1) + datetime.timedelta(days=(i * 37) % 1095)
+            listed = f"{day}T{9 + i % 9:02d}:30:00" if i % 4 == 0 else str(day)
             writer.writerow(
                 [
                     f"id-{i}",
+                    listed if i % 19 else "",
                     city if i % 11 else "",
                     rooms if i % 13 else missing_rooms,
                     "has, a comma",

@@ -65,6 +65,8 @@ BAD_ANSWERS = [
     ("numeric_features", "[species]", "'species' is the label column and cannot also be a feature"),
     ("numeric_features", "not-a-list", NOT_A_LIST),
     ("numeric_features", "{a: 1}", NOT_A_LIST),
+    ("datetime_features", "[bill_length_mm]", "'bill_length_mm' is already a numeric feature"),
+    ("datetime_features", "2024-05-31", NOT_A_LIST),
     ("categorical_features", "[island, bill_length_mm]", "'bill_length_mm' is already a numeric"),
     ("categorical_features", "[$(whoami)]", UNUSABLE),
     ("task_type", "ranking", "'ranking' is not in ['classification', 'regression']"),
@@ -72,7 +74,7 @@ BAD_ANSWERS = [
     ("scale_tier", "BASIC_TPU_POD", "'BASIC_TPU_POD' is not in ['BASIC', 'STANDARD_1',"),
     ("container", "docker", "'docker' is not in ['custom', 'prebuilt']"),
 ]
-LIST_ANSWERS = ("numeric_features", "categorical_features")
+LIST_ANSWERS = ("numeric_features", "datetime_features", "categorical_features")
 
 
 @pytest.mark.parametrize(("question", "answer", "message"), BAD_ANSWERS)
@@ -121,6 +123,13 @@ def test_the_column_names_cover_both_outcomes():
 def test_no_features_at_all_is_refused(template, tmp_path):
     with pytest.raises(ValueError, match="the model needs at least one feature"):
         render(template, tmp_path / "p", numeric_features=[], categorical_features=[])
+
+
+def test_a_date_is_a_feature_of_one_kind_and_may_be_the_only_one(template, tmp_path):
+    with pytest.raises(ValueError, match="'island' is already a datetime feature"):
+        render(template, tmp_path / "p", datetime_features=["island"], pretend=True)
+    dates_alone = {"numeric_features": [], "categorical_features": []}
+    assert copier_accepts(template, tmp_path / "p", {"datetime_features": ["day"], **dates_alone})
 
 
 def test_every_question_has_help_and_a_default():

@@ -8,6 +8,7 @@ project, as `make prepare` runs it."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import errno
 import json
 import math
@@ -25,6 +26,7 @@ import yaml
 from conftest import ROOT, VENV_BIN, copier_config, render, run, write_houses
 
 sys.path.insert(0, str(ROOT / "template"))
+from trainer.stats import StatsFile
 from workflow.data import cli
 from workflow.data.describe import describe
 from workflow.data.proposal import propose_schema
@@ -83,8 +85,10 @@ def _trainer_scan(project: Path, files: list[Path]) -> dict:
 
 
 def _described(stats_file: Path, split: str) -> dict:
-    described = json.loads(stats_file.read_text())[split]
-    return {key: value for key, value in described.items() if key != "files"}
+    """The statistics of a split, as the trainer reads them from the stats file (where a kind
+    without columns may have no sections)."""
+    described = getattr(StatsFile.from_json(stats_file.read_text(), str(stats_file)), split)
+    return dataclasses.asdict(described.stats)
 
 
 def test_prepare_in_shards_is_the_same_split_row_for_row_with_the_trainers_statistics(
@@ -159,8 +163,8 @@ def _contents(directory: Path) -> dict[str, bytes]:
         ),
         (
             [],
-            "error: {houses}: the label column 'species' is not in the header (listing_id, city, "
-            "rooms, notes, area_m2, price); apply the schema that `make schema "
+            "error: {houses}: the label column 'species' is not in the header (listing_id, "
+            "listing_date, city, rooms, notes, area_m2, price); apply the schema that `make schema "
             "RAW_DATA={houses}` proposes for this file (copier update), or rename the columns "
             "as trainer/features.py declares them",
         ),
@@ -269,7 +273,12 @@ def test_the_proposal_for_a_regression_skips_unused_columns(tmp_path):
         describe(write_houses(tmp_path / "houses.csv", missing_rooms="NULL")), "price"
     )
     assert proposal.task_type == "regression"
-    assert proposal.features == {"numeric": ["rooms", "area_m2"], "categorical": ["city"]}
+    # listing_date's name says a date, and its values are ISO 8601: a datetime feature.
+    assert proposal.features == {
+        "numeric": ["rooms", "area_m2"],
+        "datetime": ["listing_date"],
+        "categorical": ["city"],
+    }
     assert proposal.left_out == {
         "listing_id": "an identifier",
         "notes": "a single value in every row",
@@ -310,6 +319,7 @@ def test_the_copier_line_of_make_schema_runs_as_printed_and_training_follows(
     assert 'task_type="regression"' in features
     answers = yaml.safe_load((committed_project / ".copier-answers.yml").read_text())
     assert answers["numeric_features"] == ["rooms", "area_m2"]
+    assert answers["datetime_features"] == ["listing_date"]
     assert answers["categorical_features"] == ["city"]
 
     split = tmp_path / "split"

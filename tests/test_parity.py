@@ -106,6 +106,8 @@ def test_every_model_type_serves_alike_in_the_prediction_images_tensorflow(
 def test_a_regression_with_missing_values_serves_alike_through_make(
     template, tmp_path, serving_venv
 ):
+    """Numbers, categories and a date, each with missing values: the date is parsed and
+    encoded by the model's own ops, which must compute alike in both TensorFlows."""
     project = render(
         template,
         tmp_path / "houses",
@@ -113,6 +115,7 @@ def test_a_regression_with_missing_values_serves_alike_through_make(
         task_type="regression",
         label_column="price",
         numeric_features=["rooms", "area_m2"],
+        datetime_features=["listing_date"],
         categorical_features=["city"],
     )
     write_houses(project / "data/houses.csv")
@@ -121,11 +124,12 @@ def test_a_regression_with_missing_values_serves_alike_through_make(
         [*make, "prepare", "RAW_DATA=data/houses.csv", "PREPARE_ARGS=--key listing_id"],
         cwd=project,
     )
-    # Missing values as the signature takes them: null for a number, "" for a category.
+    # Missing values as the signature takes them: null for a number, "" for a category or a
+    # date; dates and date-times as the CSV writes them, parsed inside the model.
     (project / "data/instances.json").write_text(
-        '{"city": "", "rooms": null, "area_m2": 50.0}\n'
-        '{"city": "Oslo", "rooms": 3, "area_m2": null}\n'
-        '{"city": "Kyoto", "rooms": 2, "area_m2": 80.0}\n'
+        '{"city": "", "rooms": null, "area_m2": 50.0, "listing_date": "2022-12-31T23:59:59Z"}\n'
+        '{"city": "Oslo", "rooms": 3, "area_m2": null, "listing_date": ""}\n'
+        '{"city": "Kyoto", "rooms": 2, "area_m2": 80.0, "listing_date": "2024-02-29"}\n'
     )
     use_serving_venv(project, serving_venv)
     result = run([*make, "train", "parity-check", "TRAINER_ARGS=--num-epochs 1"], cwd=project)

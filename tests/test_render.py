@@ -67,7 +67,11 @@ def _lint_only() -> list:
         pytest.param({"container": "prebuilt"}, id="container-prebuilt"),
         # A one-name tuple is formatted on one line: features.py's layout differs.
         pytest.param(
-            {"numeric_features": ["bill_length_mm"], "categorical_features": ["island"]},
+            {
+                "numeric_features": ["bill_length_mm"],
+                "datetime_features": ["observed_on"],
+                "categorical_features": ["island"],
+            },
             id="one-feature-of-each-kind",
         ),
     ]

@@ -366,11 +366,19 @@ def check_update(project: Path, policy: str = "warn") -> subprocess.CompletedPro
     )
 
 
+# An answer of the template that a project copied before its question existed does not hold.
+NEWER_ANSWER = "datetime_features: []\n"
+
+
 @pytest.fixture(scope="module")
 def unedited(code_history, tmp_path_factory):
-    """A project copied at OLD and committed, then updated to NEW. Returns the project and the
-    results of `make check-update` (warn and fail policies), run before the update."""
+    """A project copied at OLD and committed, then updated to NEW. Its answers are those of a
+    project copied before the template asked for NEWER_ANSWER, which the update must give it
+    (its default). Returns the project and the results of `make check-update` (warn and fail
+    policies), run before the update."""
     project = copy_and_commit(code_history, tmp_path_factory.mktemp("unedited") / "project")
+    edit(project / ".copier-answers.yml", replace_once(NEWER_ANSWER, ""))
+    git(project, "commit", "-qam", "answers from before datetime_features")
     checks = {policy: check_update(project, policy) for policy in ("warn", "fail")}
     copier_update(project)
     return project, checks
@@ -388,7 +396,10 @@ def test_check_update_reports_a_newer_release(unedited):
 
 @pytest.mark.xdist_group("update-unedited")
 def test_unedited_update_equals_a_fresh_copy(unedited, code_history, tmp_path):
+    """The answers that the project lacked take their defaults, so it trains as a fresh copy
+    does: a project without dates keeps its schema, model and stats file."""
     project, _ = unedited
+    assert NEWER_ANSWER in (project / ".copier-answers.yml").read_text()
     assert answers(project)["_commit"] == NEW
     fresh = render(code_history, tmp_path / "fresh", vcs_ref=NEW)
     diff = run(["diff", "-r", "-x", ".git", str(project), str(fresh)], check=False)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime
 import io
+import math
 import random
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from trainer.schema import Schema
 
 CATEGORIES = ("red", "green", "blue")
 CLASSES = ("low", "mid", "high")
+FIRST_DAY = datetime.date(2023, 1, 1)
 
 
 def synthetic_rows(schema: Schema, n: int, seed: int) -> list[dict[str, str]]:
@@ -35,6 +38,13 @@ def synthetic_rows(schema: Schema, n: int, seed: int) -> list[dict[str, str]]:
             value = rng.gauss(10 * (j + 1), 3)
             score += (value - 10 * (j + 1)) / 3
             row[name] = f"{value:.3f}"
+        for name in schema.datetime:  # two years of days, a time in every other row
+            day = rng.randrange(730)
+            value = (FIRST_DAY + datetime.timedelta(days=day)).isoformat()
+            score += math.cos(2 * math.pi * day / 365)  # the season: high in winter
+            row[name] = (
+                f"{value}T{rng.randrange(24):02d}:{rng.randrange(60):02d}" if i % 2 else value
+            )
         for name in schema.categorical:
             value = rng.choice(CATEGORIES)
             score += CATEGORIES.index(value) - 1

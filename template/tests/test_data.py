@@ -140,7 +140,27 @@ def test_the_schema_proposal_finds_the_features_and_leaves_the_note_out(tmp_path
     command = proposal.copier_command(".venv/bin/copier")
     assert command.startswith(".venv/bin/copier update --trust --defaults ")
     assert command.endswith(
-        "--data 'numeric_features=[width, depth]' --data 'categorical_features=[color]'"
+        "--data 'numeric_features=[width, depth]' --data 'datetime_features=[]' "
+        "--data 'categorical_features=[color]'"
+    )
+
+
+def test_iso_dates_are_proposed_as_datetime_features_and_dates_written_otherwise_left_out(
+    tmp_path,
+):
+    dated = Schema(label="target", task_type="regression", datetime=("sold_on",))
+    rows = synthetic_rows(dated, 200, seed=8)
+    for i, row in enumerate(rows):
+        row["report_date"] = f"{1 + i % 28:02d}/05/2024"  # a date all the same, by its name
+    description = describe(write_csv(tmp_path / "dated.csv", rows))
+    assert description.column("sold_on").kind == "datetime"
+    days = sorted(row["sold_on"][:10] for row in rows if row["sold_on"] not in MISSING_VALUES)
+    assert description.column("sold_on").summary(top=5) == f"from {days[0]} to {days[-1]}"
+    proposal = propose_schema(description, "target")
+    assert proposal.features == {"numeric": [], "datetime": ["sold_on"], "categorical": []}
+    assert proposal.left_out["report_date"] == (
+        "a date or time (when a row was recorded, not what it is), not in ISO 8601 "
+        "(YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]), which a datetime feature takes"
     )
 
 
@@ -300,13 +320,32 @@ def test_a_header_without_rows_is_refused(tmp_path, capsys):
     )
 
 
-@pytest.mark.skipif(not NUMBERS, reason="the project reads no numeric column")
-def test_text_in_a_numeric_column_is_refused_by_its_raw_line(tmp_path, capsys):
+# A value that the first column of a kind refuses, and the kind's words for what it takes.
+NOT_OF_ITS_KIND = [
+    pytest.param(columns[0], value, words, id=kind)
+    for kind, columns, value, words in (
+        ("numeric", NUMBERS, "twelve", "a number"),
+        (
+            "datetime",
+            SCHEMA.datetime,
+            "05/31/2024",
+            "an ISO 8601 date or date-time (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS])",
+        ),
+    )
+    if columns
+]
+
+
+@pytest.mark.skipif(not NOT_OF_ITS_KIND, reason="the project reads no numeric or datetime column")
+@pytest.mark.parametrize(("column", "value", "words"), NOT_OF_ITS_KIND)
+def test_a_value_not_of_its_columns_kind_is_refused_by_its_raw_line(
+    tmp_path, capsys, column, value, words
+):
     rows = synthetic_rows(SCHEMA, 300, seed=21)
-    rows[6][NUMBERS[0]] = "twelve"  # line 8: the header, then rows 0 to 6
+    rows[6][column] = value  # line 8: the header, then rows 0 to 6
     assert _refused(tmp_path, capsys, rows) == (
-        f"error: {tmp_path}/raw.csv, line 8: column '{NUMBERS[0]}' has the value 'twelve', but "
-        f"the project's schema reads '{NUMBERS[0]}' as a number; correct the value (NA if it is "
+        f"error: {tmp_path}/raw.csv, line 8: column '{column}' has the value {value!r}, but "
+        f"the project's schema reads '{column}' as {words}; correct the value (NA if it is "
         "missing), or apply the schema `make schema` proposes for this file"
     )
 

@@ -69,18 +69,34 @@ def _first_batch(path: Path, classes: list[str]) -> tuple[dict, list]:
     return {k: v.numpy().tolist() for k, v in features.items()}, label.numpy().tolist()
 
 
-@pytest.mark.skipif(not SCHEMA.numeric, reason="the schema has no numeric feature")
-def test_a_non_numeric_value_is_named_by_its_file_and_line(tmp_path):
+# A value of each kind that the scan cannot read, in the first column of that kind, and what its
+# error says the cell holds.
+UNREADABLE = [
+    pytest.param(columns[0], value, holds, id=kind)
+    for kind, columns, value, holds in (
+        ("numeric", SCHEMA.numeric, "twelve", "the non-numeric value 'twelve'"),
+        (
+            "datetime",
+            SCHEMA.datetime,
+            "05/31/2024",
+            "the value '05/31/2024', not an ISO 8601 date or date-time (YYYY-MM-DD or "
+            "YYYY-MM-DDTHH:MM[:SS])",
+        ),
+    )
+    if columns
+]
+
+
+@pytest.mark.skipif(not UNREADABLE, reason="the schema has no numeric or datetime feature")
+@pytest.mark.parametrize(("column", "value", "holds"), UNREADABLE)
+def test_a_value_its_kind_cannot_read_is_named_by_its_file_and_line(tmp_path, column, value, holds):
     good = write_csv(tmp_path / "good.csv", synthetic_rows(SCHEMA, 30, seed=3))
     rows = synthetic_rows(SCHEMA, 30, seed=4)
-    column = SCHEMA.numeric[0]
-    rows[7][column] = "twelve"
+    rows[7][column] = value
     path = write_csv(tmp_path / "train.csv", rows)
-    with pytest.raises(
-        inputs.DataError,
-        match=rf"train\.csv, line 9: column '{column}' has the non-numeric value 'twelve'$",
-    ):
+    with pytest.raises(inputs.DataError) as error:
         inputs.scan([str(good), str(path)], SCHEMA)  # lines count from each file's start
+    assert str(error.value) == f"{path}, line 9: column '{column}' has {holds}"
 
 
 @pytest.mark.parametrize(("change", "width"), [("extra", 1), ("missing", -1)])

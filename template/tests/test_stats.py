@@ -11,6 +11,7 @@ import pytest
 
 from trainer import inputs
 from trainer.features import SCHEMA
+from trainer.schema import Schema
 from trainer.stats import StatsFile
 from workflow import split_stats
 
@@ -135,6 +136,24 @@ def test_a_stats_file_of_another_schema_or_none_at_all_is_refused(split, tmp_pat
     assert _refusal(split, tmp_path / "missing.json") == (
         f"{tmp_path / 'missing.json'}: no such file; `make prepare` writes it"
     )
+
+
+@pytest.mark.parametrize("dates", [(), ("sold_on",)], ids=["without-dates", "with-dates"])
+def test_the_sections_of_dates_are_in_a_stats_file_only_with_datetime_features(tmp_path, dates):
+    """Dates came after format 1: the stats file of a schema without them is the one format 1
+    wrote before, with no `datetime` field and none of its sections."""
+    schema = Schema(label="target", task_type="regression", numeric=("width",), datetime=dates)
+    train, eval_ = (
+        str(write_csv(tmp_path / f"{name}.csv", synthetic_rows(schema, 40, seed)))
+        for name, seed in (("train", 1), ("eval", 2))
+    )
+    stats_file = split_stats.describe([train], [eval_], schema)
+    content = json.loads(stats_file.to_json())
+    sections = ("days_mean", "days_variance", "has_time")
+    assert ("datetime" in content["schema"]) == bool(dates)
+    assert all((section in content["train"]) == bool(dates) for section in sections)
+    assert list(content["train"]).index("variance") < list(content["train"]).index("vocabularies")
+    assert StatsFile.from_json(stats_file.to_json(), "stats.json") == stats_file
 
 
 def test_evaluation_files_it_does_not_describe_are_scanned(split, tmp_path):

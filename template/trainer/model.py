@@ -1,6 +1,6 @@
 """The machine learning: the model families, training, and the serving export. The families build
-on the feature kinds' encodings (trainer/kinds: standardized numbers, one-hot or embedded
-categories).
+on the feature kinds' encodings (trainer/kinds: standardized numbers, encoded dates and times,
+one-hot or embedded categories).
 
 Knows nothing of Vertex AI: `trainer.task` resolves where files go and calls
 `train_and_evaluate`.
@@ -80,7 +80,8 @@ def _head(schema: Schema, stats: DataStats, logits_inputs: list, name: str = "he
 # The model families: each is the function `<model type>_outputs` that builds the outputs from
 # the raw feature inputs. `build_model` dispatches on hparams.MODEL_TYPES, their names.
 # Each family takes its blocks from the feature kinds (trainer/kinds), by use: `dense` (the
-# standardized numbers), `one_hot` (the categories), `embedded` and `crossable`.
+# standardized numbers, the encoded dates), `one_hot` (the categories), `embedded` and
+# `crossable`.
 
 
 def linear_outputs(schema: Schema, stats: DataStats, features, hp: HParams):

@@ -1,8 +1,9 @@
 """The statistics the preprocessing is built from, and the stats file that carries them.
 
 One pass over the training files learns them (`Accumulator`): the rows, the classes, and each
-feature kind's statistics of its columns (trainer/kinds: a number's mean and variance, a
-category's vocabulary), one section of the stats file per statistic. The trainer makes that pass
+feature kind's statistics of its columns (trainer/kinds: a number's mean and variance, a date's
+trend and whether it has times, a category's vocabulary), one section of the stats file per
+statistic. The trainer makes that pass
 itself (`trainer.inputs.scan`), or reads its result from a stats file (`--stats-file`) that
 `make prepare` wrote with this same `Accumulator` (`workflow/split_stats.py`): every worker of a
 cluster and every tuning trial then builds the same preprocessing without reading the data first.
@@ -39,6 +40,10 @@ from trainer.schema import Schema
 # The stats file's name beside the data it describes (data/stats.json, gs://BUCKET/data/...).
 STATS_FILE_NAME = "stats.json"
 FORMAT_VERSION = 1
+# The feature kinds of format 1, whose schema field and sections every stats file holds. A kind
+# added since is in a file only when the schema has columns of it, so that the file of any other
+# schema stays byte for byte as it was, in the same format; a file without them reads as empty.
+FORMAT_1_KINDS = ("numeric", "categorical")
 PROBE_BLOCK_BYTES = 64 * 1024
 
 _MISSING_BYTES = np.array([value.encode() for value in MISSING_VALUES], dtype=object)
@@ -193,12 +198,21 @@ class StatsFile:
     eval: DescribedFiles
 
     def to_json(self) -> str:
+        absent = [
+            kind for kind in KINDS if kind.name not in FORMAT_1_KINDS and not self.schema.of(kind)
+        ]
+        left_out = {name for kind in absent for name in (kind.name, *kind.statistics)}
+
+        def fields(data: dict) -> dict:
+            return {key: value for key, value in data.items() if key not in left_out}
+
         def part(described: DescribedFiles) -> dict:
-            return {"files": [asdict(f) for f in described.files], **asdict(described.stats)}
+            files = [asdict(f) for f in described.files]
+            return {"files": files, **fields(asdict(described.stats))}
 
         content = {
             "format": FORMAT_VERSION,
-            "schema": _schema_fields(self.schema),
+            "schema": fields(_schema_fields(self.schema)),
             "train": part(self.train),
             "eval": part(self.eval),
         }

@@ -4,9 +4,9 @@
 
 The serving signature takes one input per feature, so each line of the file is one JSON object
 with every feature's key and a value of its kind (trainer/kinds): a number for a numeric feature
-(null when missing), a string for a categorical one ("" when missing). Anything else reaches
-TensorFlow inside gcloud, whose errors ("Graph execution error", "Unexpected tensor name: ...")
-name neither the line nor the key.
+(null when missing), a string for a categorical one, an ISO 8601 string for a datetime one
+("" when missing, for both). Anything else reaches TensorFlow inside gcloud, whose errors
+("Graph execution error", "Unexpected tensor name: ...") name neither the line nor the key.
 This lists every problem, one message each, naming the line and the key, and exits non-zero.
 
 Standard library only (no TensorFlow): it starts at once.

@@ -1,6 +1,6 @@
-"""The feature kinds: one module each (numeric.py, categorical.py), on the interface of base.py,
-and the one list of them, KINDS. Adding a kind is its module, its entry in KINDS, and its entry in
-tests/test_kinds.py (docs/data.md, "Adding a feature kind").
+"""The feature kinds: one module each (numeric.py, datetime.py, categorical.py), on the interface
+of base.py, and the one list of them, KINDS. Adding a kind is its module, its entry in KINDS, and
+its entry in tests/test_kinds.py (docs/data.md, "Adding a feature kind").
 
 No NumPy, TensorFlow or Keras at import: the workstation imports the kinds (base.py says why).
 """
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from trainer.kinds.base import ColumnSummary, FeatureKind
 from trainer.kinds.categorical import CATEGORICAL
+from trainer.kinds.datetime import DATETIME
 from trainer.kinds.numeric import NUMERIC
 
 if TYPE_CHECKING:
@@ -33,8 +34,9 @@ def checked(kinds: Sequence[FeatureKind]) -> tuple[FeatureKind, ...]:
 
 # Every feature kind, in the order of the schema's fields, of the features, of the stats file's
 # sections and of the model's blocks. `make schema` proposes a column as the first kind that
-# recognizes it, so categories, which take any column, come last.
-KINDS = checked([NUMERIC, CATEGORICAL])
+# recognizes it, so categories, which take any column, come last. Dates come after numbers, so
+# that a project without them keeps its model's blocks and its stats file's sections in order.
+KINDS = checked([NUMERIC, DATETIME, CATEGORICAL])
 
 
 def recognize(column: ColumnSummary) -> FeatureKind:
@@ -51,7 +53,8 @@ class Encodings:
         self.columns = [(kind, schema.of(kind)) for kind in KINDS if schema.of(kind)]
 
     def dense(self) -> list:
-        """Real-valued blocks, taken as they are by every family: standardized numbers."""
+        """Real-valued blocks, taken as they are by every family: standardized numbers, encoded
+        dates and times."""
         return [b for kind, cols in self.columns for b in kind.dense(cols, *self._data)]
 
     def one_hot(self) -> list:

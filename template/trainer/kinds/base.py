@@ -1,13 +1,14 @@
 """What a feature kind is: everything the project does with a column of one kind, in one place.
 
-A kind (numbers, categories, ...) is one `FeatureKind`, in a module of its own beside this one,
-listed once in `KINDS` (trainer/kinds/__init__.py). Its methods are every place a column of that
-kind is handled, from the raw CSV file to the served model:
+A kind (numbers, dates and times, categories, ...) is one `FeatureKind`, in a module of its own
+beside this one, listed once in `KINDS` (trainer/kinds/__init__.py). Its methods are every place
+a column of that kind is handled, from the raw CSV file to the served model:
 
 - the schema: its field in `Schema` (`numeric=(...)`), named as the kind and rendered in
   trainer/features.py from the copier answer `<name>_features`;
-- `make schema`: whether a described column is of the kind (`recognizes`), or why the column is
-  left out all the same (`left_out_reason`);
+- `make schema`: whether a described column is of the kind (`recognizes`: by its values, such as
+  whether `accepts_cell` takes every one of them), or why the column is left out all the same
+  (`left_out_reason`);
 - `make prepare`: what a CSV cell must hold (`accepts_cell`); instances.json, the input of
   `make predict`: an instance's value, written from a cell (`instance_value`) and checked
   (`accepts_instance`), a missing one as `instance_missing`;
@@ -49,6 +50,9 @@ class ColumnSummary(Protocol):
     integer: bool  # ... and a whole one
     distinct: int | None  # distinct values, None when more than max_distinct
     max_distinct: int
+
+    def accepts(self, kind: FeatureKind) -> bool:
+        """Whether every present value is one that `kind.accepts_cell` accepts."""
 
 
 @dataclass(frozen=True)

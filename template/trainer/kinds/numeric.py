@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from typing import TYPE_CHECKING
 
 from trainer.kinds.base import (
     ALL_DISTINCT,
@@ -16,6 +17,9 @@ from trainer.kinds.base import (
     FeatureKind,
     missing_mask,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # A number as both Python and the trainer's TensorFlow read it: no "inf", no "1_000", no "0x1f".
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -47,7 +51,12 @@ class Moments:
                         offset, f"the non-numeric value {value.decode(errors='replace')!r}"
                     ) from None
             raise
-        numbers = numbers[block.keep]
+        self.add_numbers(numbers[block.keep])
+
+    def add_numbers(self, numbers: np.ndarray) -> None:
+        """Float64 values of the rows kept; NaN, for a missing value, is left out."""
+        import numpy as np  # noqa: PLC0415 -- see trainer/kinds/base.py's docstring
+
         numbers = numbers[~np.isnan(numbers)]  # the missing, and a "nan" written out
         self.count += numbers.size
         self.sum += float(numbers.sum())

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from trainer.kinds import recognize
+from trainer.kinds import DATETIME, KINDS, FeatureKind, recognize
 from workflow.data.reading import read_csv
 from workflow.data.settings import settings
 
@@ -29,6 +29,7 @@ class ColumnStats:
     total: float = 0.0
     values: Counter = field(default_factory=Counter)
     too_many: bool = False  # more than max_distinct distinct values: `values` was dropped
+    refused_by: set[str] = field(default_factory=set)  # kinds that a present value is not of
 
     def add(self, value: str) -> None:
         value = value.strip()
@@ -48,11 +49,18 @@ class ColumnStats:
                 self.integer = self.integer and number.is_integer() and "." not in value
             else:
                 self.numeric = self.integer = False
+        for kind in KINDS:
+            if kind.name not in self.refused_by and not kind.accepts_cell(value):
+                self.refused_by.add(kind.name)
         if not self.too_many:
             self.values[value] += 1
             if len(self.values) > self.max_distinct:
                 self.too_many = True
                 self.values = Counter()
+
+    def accepts(self, kind: FeatureKind) -> bool:
+        """Whether every present value is one that `make prepare` accepts in a column of `kind`."""
+        return kind.name not in self.refused_by
 
     @property
     def distinct(self) -> int | None:
@@ -74,6 +82,9 @@ class ColumnStats:
             return f"min {self.minimum:g}, max {self.maximum:g}, mean {mean:.4g}"
         if self.too_many:
             return f"more than {self.max_distinct} distinct values"
+        if recognize(self) is DATETIME:
+            days = sorted(value[:10] for value in self.values)  # YYYY-MM-DD sorts as days do
+            return f"from {days[0]} to {days[-1]}"
         ranked = sorted(self.values.items(), key=lambda item: (-item[1], item[0]))
         shown = ", ".join(f"{value} {n}" for value, n in ranked[:top])
         return shown + (", ..." if len(ranked) > top else "")

@@ -9,7 +9,8 @@ import shlex
 from dataclasses import dataclass, field
 
 from trainer.csv_reader import DataError
-from trainer.kinds import KINDS, recognize
+from trainer.kinds import DATETIME, KINDS, recognize
+from trainer.kinds.datetime import FORMATS
 from workflow.data.describe import ColumnStats, Description
 from workflow.data.reading import USABLE_NAME
 from workflow.data.settings import settings
@@ -64,6 +65,7 @@ def _left_out_reason(stats: ColumnStats) -> str | None:
     rows = stats.count + stats.missing
     words = _name_words(stats.name)
     config = settings()
+    kind = recognize(stats)
     rules = (
         (
             not USABLE_NAME.fullmatch(stats.name),
@@ -73,13 +75,15 @@ def _left_out_reason(stats: ColumnStats) -> str | None:
         (stats.missing > rows / 2, f"mostly missing ({stats.missing} of {rows} rows)"),
         (stats.distinct == 1, "a single value in every row"),
         (
-            bool(words & config.time_words),
-            "a date or time (when a row was recorded, not what it is)",
+            # A date in ISO 8601 is a datetime feature; one written otherwise is left out.
+            bool(words & config.time_words) and kind is not DATETIME,
+            "a date or time (when a row was recorded, not what it is), not in ISO 8601 "
+            f"({FORMATS}), which a datetime feature takes",
         ),
         (bool(words & config.id_words), "an identifier"),
     )
     why = next((why for applies, why in rules if applies), None)
-    return why or recognize(stats).left_out_reason(stats)
+    return why or kind.left_out_reason(stats)
 
 
 def _too_many_classes(target: ColumnStats) -> list[str]:
