@@ -3,7 +3,8 @@ raw CSV file made for it (missing values written three ways, a column the schema
 its config edited as a team would, and its own `make test` must pass.
 
 Every run checks the same six cases (the team's machine type is drawn with a fixed seed):
-together they take 0 to 6 numeric and 0 to 4 categorical columns, 2 classes, 3 and 12, a
+together they take 0 to 6 numeric and 0 to 4 categorical columns, a date column with times and
+one of dates alone, 2 classes, 3 and 12, a
 regression label near 1e6, 40 rows and 2,000, and every task type with every model family. The
 first case is the project of issue 21, whose metrics test failed. This is where the template's
 tests run the generated suite on the trainer's code (tests/test_render.py lints every render).
@@ -12,6 +13,7 @@ tests run the generated suite on the trainer's code (tests/test_render.py lints 
 from __future__ import annotations
 
 import csv
+import datetime
 import math
 import random
 import re
@@ -38,6 +40,8 @@ SCHEMA_FREE = (
     "tests/test_entry.py",
     "tests/test_sweep.py",
     "tests/test_task.py::test_an_unreadable_gs_file_is_one_error_line_naming_it_and_the_cause",
+    "tests/test_kinds.py",
+    "tests/test_dates.py",
 )
 # Cell values that mean "missing", as pandas, R and spreadsheets write them.
 MISSING = ("", "NA", "NaN")
@@ -55,30 +59,39 @@ class Case:
     rows: int
     model_type: str
     machine: str  # the team's machine type for the BASIC tier
+    dates: str = ""  # a datetime feature's values: "" none, "date", "datetime" (with a time)
 
     @property
     def id(self) -> str:
         task = f"{self.classes}-classes" if self.classes else "regression-1e6"
-        return f"{task}-{self.numeric}num-{self.categorical}cat-{self.rows}rows-{self.model_type}"
+        dates = f"-{self.dates}" if self.dates else ""
+        return (
+            f"{task}-{self.numeric}num-{self.categorical}cat{dates}-{self.rows}rows-"
+            f"{self.model_type}"
+        )
 
 
 def _cases() -> list[Case]:
     """Issue 21's project, then five more: together they take every task type with every model
-    family once, features of one kind only (numbers; categories, for each task type), and the
-    counts above. The team's machine for BASIC is drawn with SEED."""
+    family once, features of one kind only (numbers; categories, for each task type), a date
+    column with times and one of dates alone, and the counts above. The team's machine for BASIC
+    is drawn with SEED."""
     rng = random.Random(SEED)
-    # (task type, classes, numeric, categorical, rows, model type): many classes need enough
-    # rows for each to reach the split.
+    # (task type, classes, numeric, categorical, rows, model type, dates): many classes need
+    # enough rows for each to reach the split.
     kinds = [
-        ("classification", 3, 3, 2, 2000, "dnn"),
-        ("classification", 2, 0, 4, 40, "wide_deep"),
-        ("classification", 12, 5, 0, 2000, "linear"),
-        ("regression", 0, 1, 1, 40, "dnn"),
-        ("regression", 0, 6, 3, 2000, "linear"),
-        ("regression", 0, 0, 2, 2000, "wide_deep"),
+        ("classification", 3, 3, 2, 2000, "dnn", ""),
+        ("classification", 2, 0, 4, 40, "wide_deep", "date"),
+        ("classification", 12, 5, 0, 2000, "linear", ""),
+        ("regression", 0, 1, 1, 40, "dnn", ""),
+        ("regression", 0, 6, 3, 2000, "linear", "datetime"),
+        ("regression", 0, 0, 2, 2000, "wide_deep", ""),
     ]
     machines = ["n1-standard-16", *(rng.choice(TEAM_MACHINES) for _ in kinds[1:])]
-    return [Case(*kind, machine) for kind, machine in zip(kinds, machines, strict=True)]
+    return [
+        Case(*kind[:-1], machine=machine, dates=kind[-1])
+        for kind, machine in zip(kinds, machines, strict=True)
+    ]
 
 
 def write_raw_csv(path: Path, case: Case, seed: int) -> dict:
@@ -87,6 +100,7 @@ def write_raw_csv(path: Path, case: Case, seed: int) -> dict:
     rng = random.Random(seed)
     numeric = [f"num_{i}" for i in range(case.numeric)]
     categorical = [f"cat_{i}" for i in range(case.categorical)]
+    dates = ["when"] if case.dates else []
     levels = {name: [f"{name}_v{j}" for j in range(2 + i)] for i, name in enumerate(categorical)}
     classes = [f"class_{k}" for k in range(case.classes)]
     rows = []
@@ -100,7 +114,12 @@ def write_raw_csv(path: Path, case: Case, seed: int) -> dict:
             value = rng.randrange(len(levels[name]))
             score += value / len(levels[name]) - 0.5
             row[name] = levels[name][value]
-        for name in numeric + categorical:
+        for name in dates:  # the season carries signal
+            day = datetime.date(2020, 1, 1) + datetime.timedelta(days=rng.randrange(1500))
+            score += math.sin(2 * math.pi * day.timetuple().tm_yday / 365)
+            hour = f"T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00"
+            row[name] = day.isoformat() + (hour if case.dates == "datetime" else "")
+        for name in numeric + categorical + dates:
             if rng.random() < 0.08:
                 row[name] = rng.choice(MISSING)
         if case.classes:
@@ -112,7 +131,7 @@ def write_raw_csv(path: Path, case: Case, seed: int) -> dict:
         if rng.random() < 0.02:  # prepare drops the row
             row["target"] = rng.choice(MISSING)
         rows.append(row)
-    columns = ["note", *numeric, *categorical, "target"]
+    columns = ["note", *numeric, *categorical, *dates, "target"]
     rng.shuffle(columns)
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
@@ -123,6 +142,7 @@ def write_raw_csv(path: Path, case: Case, seed: int) -> dict:
         "label_column": "target",
         "numeric_features": numeric,
         "categorical_features": categorical,
+        "datetime_features": dates,
         "model_type": case.model_type,
     }
 
