@@ -16,14 +16,9 @@
 set -euo pipefail
 
 usage="usage: carry-renamed-file.sh OLD NEW [OLD NEW ...]"
-if [ $# -eq 0 ] || [ $(($# % 2)) -ne 0 ]; then
-    echo "carry-renamed-file.sh: expected pairs of paths, got $# argument(s); $usage" >&2
-    exit 2
-fi
-template_root=$(cd "$(dirname "$0")/.." && pwd)
-subdirectory=template # copier.yml's _subdirectory
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+script=carry-renamed-file.sh
+# shellcheck source=hooks/migration-setup.sh
+source "$(dirname "$0")/migration-setup.sh" "$@"
 
 # Carries the team's edits of $1 (OLD) into $2 (NEW); returns 1 only when it cannot run.
 carry() {

@@ -22,14 +22,9 @@ if [ "${1:-}" = "--note" ]; then
     note=${2:?"carry-split-file.sh: --note takes a text; $usage"}
     shift 2
 fi
-if [ $# -eq 0 ] || [ $(($# % 2)) -ne 0 ]; then
-    echo "carry-split-file.sh: expected pairs of paths, got $# argument(s); $usage" >&2
-    exit 2
-fi
-template_root=$(cd "$(dirname "$0")/.." && pwd)
-subdirectory=template # copier.yml's _subdirectory
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+script=carry-split-file.sh
+# shellcheck source=hooks/migration-setup.sh
+source "$(dirname "$0")/migration-setup.sh" "$@"
 
 # Keeps the team's edits of $1 (OLD) as a patch in $2 (NEWDIR); returns 1 only when it cannot run.
 keep_edits() {

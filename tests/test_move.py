@@ -328,7 +328,8 @@ def split_script_setup(tmp_path: Path, team_text: str) -> Path:
     project."""
     template, project = tmp_path / "template", tmp_path / "project"
     (template / "hooks").mkdir(parents=True)
-    shutil.copy(ROOT / "hooks/carry-split-file.sh", template / "hooks")
+    for script in ("carry-split-file.sh", "migration-setup.sh"):
+        shutil.copy(ROOT / "hooks" / script, template / "hooks")
     (template / "template").mkdir()
     (template / "template/settings.py").write_text("SPLITS = 3\n")
     git(template, "init", "-q")
