@@ -130,6 +130,15 @@ def test_describe_counts_values_ranges_and_categories(tmp_path):
     assert "size" in description.table() and "red 2, blue 1" in description.table()
 
 
+def test_describe_calls_numeric_only_what_prepare_reads_as_a_number(tmp_path):
+    """Python's float() takes "1_000" and "inf"; prepare and the trainer do not, so neither is a
+    number to `make schema`."""
+    source = tmp_path / "written.csv"
+    source.write_text("count,limit,size\n1_000,inf,1\n2,3,2e3\n")
+    count, limit, size = describe(source).columns
+    assert (count.kind, limit.kind, size.kind) == ("categorical", "categorical", "numeric")
+
+
 @pytest.mark.parametrize("schema", [CLASSIFICATION, REGRESSION], ids=lambda s: s.task_type)
 def test_the_schema_proposal_finds_the_features_and_leaves_the_note_out(tmp_path, schema):
     source = write_csv(tmp_path / "all.csv", synthetic_rows(schema, 400, seed=5))

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from trainer.kinds import DATETIME, KINDS, FeatureKind, recognize
+from trainer.kinds import DATETIME, KINDS, NUMERIC, FeatureKind, recognize
 from workflow.data.reading import read_csv
 from workflow.data.settings import settings
 
@@ -22,8 +22,7 @@ class ColumnStats:
     max_distinct: int  # distinct values counted before the column counts as high-cardinality
     count: int = 0  # values present
     missing: int = 0
-    numeric: bool = True  # every present value is a finite number
-    integer: bool = True  # ... and an integer
+    whole: bool = True  # every present number is a whole one
     minimum: float = math.inf
     maximum: float = -math.inf
     total: float = 0.0
@@ -37,26 +36,30 @@ class ColumnStats:
             self.missing += 1
             return
         self.count += 1
-        if self.numeric:
-            try:
-                number = float(value)
-            except ValueError:
-                number = math.nan
-            if math.isfinite(number):
-                self.minimum = min(self.minimum, number)
-                self.maximum = max(self.maximum, number)
-                self.total += number
-                self.integer = self.integer and number.is_integer() and "." not in value
-            else:
-                self.numeric = self.integer = False
         for kind in KINDS:
             if kind.name not in self.refused_by and not kind.accepts_cell(value):
                 self.refused_by.add(kind.name)
+        if self.numeric:
+            number = float(value)
+            self.minimum = min(self.minimum, number)
+            self.maximum = max(self.maximum, number)
+            self.total += number
+            self.whole = self.whole and number.is_integer() and "." not in value
         if not self.too_many:
             self.values[value] += 1
             if len(self.values) > self.max_distinct:
                 self.too_many = True
                 self.values = Counter()
+
+    @property
+    def numeric(self) -> bool:
+        """Every present value is a number as `make prepare` and the trainer read it (no "inf",
+        "1_000" or "0x1f"): `make schema` never proposes a numeric feature that prepare refuses."""
+        return self.accepts(NUMERIC)
+
+    @property
+    def integer(self) -> bool:
+        return self.numeric and self.whole
 
     def accepts(self, kind: FeatureKind) -> bool:
         """Whether every present value is one that `make prepare` accepts in a column of `kind`."""
