@@ -26,7 +26,7 @@ def _encode(values: list[str], has_time: bool = True) -> list[list[float]]:
     import tensorflow as tf  # noqa: PLC0415 -- only these tests need it
 
     stats = DataStats(days_mean={"d": MEAN}, days_variance={"d": STD**2}, has_time={"d": has_time})
-    [block] = DATETIME.dense(("d",), stats, {"d": tf.constant(values)})
+    [block] = DATETIME.dense(("d",), stats, {"d": tf.constant(values)}, HParams())
     return block.numpy().tolist()
 
 

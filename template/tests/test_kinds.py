@@ -100,6 +100,10 @@ EXAMPLES = {
         refused_instances=(None, 3, True, ["red"]),
     ),
 }
+# A schema with a column of each kind, with each kind's settings at their defaults.
+SCHEMA_OF_EVERY_KIND = Schema(
+    label="target", task_type="classification", **{k.name: (f"{k.name}_column",) for k in KINDS}
+)
 KIND_EXAMPLES = [pytest.param(kind, EXAMPLES.get(kind.name), id=kind.name) for kind in KINDS]
 UNREADABLE = [
     pytest.param(kind, example, id=kind.name)
@@ -137,7 +141,7 @@ def test_every_kind_has_its_example_and_its_field_in_the_schema():
 
 @pytest.mark.parametrize(("kind", "example"), KIND_EXAMPLES)
 def test_the_statistics_are_those_of_the_rows_kept(kind: FeatureKind, example: Example):
-    accumulator = kind.accumulator()
+    accumulator = kind.accumulator(SCHEMA_OF_EVERY_KIND)
     accumulator.add(_block(example.cells))
     result = accumulator.result()
     assert list(result) == list(kind.statistics)
@@ -149,13 +153,13 @@ def test_the_statistics_are_those_of_the_rows_kept(kind: FeatureKind, example: E
 def test_blocks_add_up_and_a_column_without_values_has_no_statistics(kind, example):
     """Two blocks give what one gives (to rounding); no value at all gives None, which the scan
     names as a column without values."""
-    whole = kind.accumulator()
+    whole = kind.accumulator(SCHEMA_OF_EVERY_KIND)
     whole.add(_block(example.cells))
-    parts = kind.accumulator()
+    parts = kind.accumulator(SCHEMA_OF_EVERY_KIND)
     parts.add(_block((*example.cells[:3], "NA")))  # its last row is the one dropped
     parts.add(_block(example.cells[3:]))
     assert parts.result() == pytest.approx(whole.result(), rel=1e-12)
-    empty = kind.accumulator()
+    empty = kind.accumulator(SCHEMA_OF_EVERY_KIND)
     empty.add(_block(("NA", "", example.cells[0])))  # the one value is in the dropped row
     assert empty.result() is None
 
@@ -165,7 +169,7 @@ def test_a_value_the_scan_cannot_read_is_named_with_its_line(kind, example):
     cell, holds = example.unreadable
     cells = (*example.cells[:2], cell, *example.cells[2:])
     with pytest.raises(DataError) as error:
-        kind.accumulator().add(_block(cells, column="weight"))
+        kind.accumulator(SCHEMA_OF_EVERY_KIND).add(_block(cells, column="weight"))
     assert str(error.value) == f"data.csv, line 4: column 'weight' has {holds}"
 
 

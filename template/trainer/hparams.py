@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trainer.features import DEFAULT_MODEL_TYPE
+from trainer.features import DEFAULT_MODEL_TYPE, DEFAULT_NUMERIC_BUCKETS
 
 # The model families, the one list of them: --model-type's choices, and what build_model
 # dispatches on, each built by its function `<name>_outputs` in trainer/model.py (listed here,
@@ -24,7 +24,12 @@ class HParams:
     dropout: float = 0.1
     # Width of each categorical feature's embedding in the deep part.
     embedding_dim: int = 4
-    # Hash buckets of each crossed pair of categorical features in the wide part (wide_deep).
+    # Hash buckets of each crossed pair of features in the wide part (wide_deep).
     cross_bins: int = 64
+    # Quantile buckets of each numeric feature, one-hot and crossed in the wide part (wide_deep;
+    # 0: none). At most 100: the stats file holds each number's percentiles.
+    numeric_buckets: int = DEFAULT_NUMERIC_BUCKETS
+    # Hash bins of a categorical feature with more values than the schema's max_vocabulary.
+    hash_bins: int = 1024
     # Stop after this many epochs without a better validation loss (0 turns early stopping off).
     early_stopping_patience: int = 5

@@ -86,24 +86,24 @@ def _head(schema: Schema, stats: DataStats, logits_inputs: list, name: str = "he
 
 def linear_outputs(schema: Schema, stats: DataStats, features, hp: HParams):
     """A linear model over normalized numbers and one-hot categories."""
-    encode = Encodings(schema, stats, features)
+    encode = Encodings(schema, stats, features, hp)
     dense = encode.dense()
     return _head(schema, stats, [_concat(dense + encode.one_hot())])
 
 
 def dnn_outputs(schema: Schema, stats: DataStats, features, hp: HParams):
     """A deep network over normalized numbers and category embeddings."""
-    encode = Encodings(schema, stats, features)
-    deep = encode.dense() + encode.embedded(hp.embedding_dim)
+    encode = Encodings(schema, stats, features, hp)
+    deep = encode.dense() + encode.embedded()
     return _head(schema, stats, [_deep(_concat(deep), hp)])
 
 
 def wide_deep_outputs(schema: Schema, stats: DataStats, features, hp: HParams):
     """Wide (one-hot and crossed categories) plus deep; both parts see the normalized numbers."""
-    encode = Encodings(schema, stats, features)
+    encode = Encodings(schema, stats, features, hp)
     dense = encode.dense()
     wide = dense + encode.one_hot() + _crosses(encode.crossable(), hp.cross_bins)
-    deep = dense + encode.embedded(hp.embedding_dim)
+    deep = dense + encode.embedded()
     return _head(schema, stats, [_concat(wide), _deep(_concat(deep), hp)])
 
 

@@ -23,6 +23,11 @@ class _Columns:
             raise ValueError("the schema declares no feature columns")
         if len(set(self.columns)) != len(self.columns):
             raise ValueError(f"a column is declared twice in {self.columns}")
+        for kind in KINDS:
+            for name, _ in kind.settings:
+                value = getattr(self, name)
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise ValueError(f"{name} must be a whole number >= 0, not {value!r}")
 
     def of(self, kind: FeatureKind) -> tuple[str, ...]:
         """The features of one kind."""
@@ -58,10 +63,14 @@ class _Columns:
         return self.of(kind) + ((self.label,) if self.label_kind is kind else ())
 
 
-# A field per feature kind, made from KINDS: adding a kind adds its field.
+# A field per feature kind, made from KINDS, and one per setting of a kind: adding a kind adds
+# its fields.
 Schema = make_dataclass(
     "Schema",
-    [(kind.name, tuple[str, ...], field(default=())) for kind in KINDS],
+    [
+        *((kind.name, tuple[str, ...], field(default=())) for kind in KINDS),
+        *((name, int, field(default=default)) for kind in KINDS for name, default in kind.settings),
+    ],
     bases=(_Columns,),
     frozen=True,
     namespace={
@@ -69,6 +78,6 @@ Schema = make_dataclass(
         "__doc__": "The label and feature columns of a CSV dataset; other columns are ignored. "
         "After the label and the task type, a field per feature kind (trainer/kinds), named as "
         "the kind, lists its columns: Schema(label=..., task_type=..., numeric=(...), "
-        "categorical=(...)).",
+        "categorical=(...)); then the kinds' settings, such as max_vocabulary.",
     },
 )

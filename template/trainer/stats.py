@@ -39,11 +39,13 @@ from trainer.schema import Schema
 
 # The stats file's name beside the data it describes (data/stats.json, gs://BUCKET/data/...).
 STATS_FILE_NAME = "stats.json"
-FORMAT_VERSION = 1
-# The feature kinds of format 1, whose schema field and sections every stats file holds. A kind
-# added since is in a file only when the schema has columns of it, so that the file of any other
-# schema stays byte for byte as it was, in the same format; a file without them reads as empty.
-FORMAT_1_KINDS = ("numeric", "categorical")
+# Format 2 added the numbers' quantiles and the categorical settings; a file of an older format
+# is refused with the fix, `make prepare` again.
+FORMAT_VERSION = 2
+# The feature kinds whose schema fields and sections every stats file holds (those of format 1).
+# Another kind is in a file only when the schema has columns of it, so that a file stays as short
+# as its schema; a file without them reads as empty.
+EVERY_FILE_KINDS = ("numeric", "categorical")
 PROBE_BLOCK_BYTES = 64 * 1024
 
 _MISSING_BYTES = np.array([value.encode() for value in MISSING_VALUES], dtype=object)
@@ -79,7 +81,7 @@ class Accumulator:
         self.rows = 0
         self.dropped = 0
         self.columns: dict[str, ColumnAccumulator] = {
-            column: kind.accumulator() for kind in KINDS for column in schema.read_as(kind)
+            column: kind.accumulator(schema) for kind in KINDS for column in schema.read_as(kind)
         }
         self.label_counter: Counter = Counter()
 
@@ -199,9 +201,13 @@ class StatsFile:
 
     def to_json(self) -> str:
         absent = [
-            kind for kind in KINDS if kind.name not in FORMAT_1_KINDS and not self.schema.of(kind)
+            kind for kind in KINDS if kind.name not in EVERY_FILE_KINDS and not self.schema.of(kind)
         ]
-        left_out = {name for kind in absent for name in (kind.name, *kind.statistics)}
+        left_out = {
+            name
+            for kind in absent
+            for name in (kind.name, *kind.statistics, *(setting for setting, _ in kind.settings))
+        }
 
         def fields(data: dict) -> dict:
             return {key: value for key, value in data.items() if key not in left_out}
@@ -223,8 +229,17 @@ class StatsFile:
         """Parses a stats file; anything else is a DataError naming `path`."""
         try:
             content = json.loads(text)
-            if content.get("format") != FORMAT_VERSION:
-                raise ValueError(f"format {content.get('format')!r}, not {FORMAT_VERSION}")
+            found = content.get("format")
+        except (ValueError, AttributeError) as err:
+            raise DataError(f"{path}: not a stats file written by `make prepare` ({err!r})") from None
+        if isinstance(found, int) and 0 < found < FORMAT_VERSION:
+            raise DataError(
+                f"{path}: written by an older release of the template (format {found}; the "
+                f"trainer reads format {FORMAT_VERSION}); run `make prepare` again"
+            )
+        try:
+            if found != FORMAT_VERSION:
+                raise ValueError(f"format {found!r}, not {FORMAT_VERSION}")
             schema = Schema(**{k: _tuple_or_str(v) for k, v in content["schema"].items()})
 
             def part(data: dict) -> DescribedFiles:
@@ -255,4 +270,7 @@ def _tuple_or_str(value):
 
 
 def _describe(schema: Schema) -> str:
-    return f"label '{schema.label}', features {', '.join(schema.features)}"
+    settings = "".join(
+        f", {name} {getattr(schema, name)}" for kind in KINDS for name, _ in kind.settings
+    )
+    return f"label '{schema.label}', features {', '.join(schema.features)}{settings}"

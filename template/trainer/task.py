@@ -17,12 +17,20 @@ from dataclasses import asdict, dataclass, fields
 from trainer import distribute, trial
 from trainer.features import SCHEMA
 from trainer.hparams import MODEL_TYPES, HParams
+from trainer.kinds.numeric import MAX_BUCKETS
 
 
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def _bucket_count(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= MAX_BUCKETS:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_BUCKETS}, not {text}")
     return value
 
 
@@ -131,7 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--cross-bins",
         type=_positive_int,
         default=defaults.cross_bins,
-        help="hash buckets per crossed pair of categorical features (wide_deep)",
+        help="hash buckets per crossed pair of features (wide_deep)",
+    )
+    model.add_argument(
+        "--numeric-buckets",
+        type=_bucket_count,
+        default=defaults.numeric_buckets,
+        help="quantile buckets of each numeric feature in the wide part (wide_deep); 0: none",
+    )
+    model.add_argument(
+        "--hash-bins",
+        type=_positive_int,
+        default=defaults.hash_bins,
+        help="hash bins of a categorical feature with more values than its max_vocabulary",
     )
     model.add_argument(
         "--early-stopping-patience",

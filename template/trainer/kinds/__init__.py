@@ -16,6 +16,7 @@ from trainer.kinds.datetime import DATETIME
 from trainer.kinds.numeric import NUMERIC
 
 if TYPE_CHECKING:
+    from trainer.hparams import HParams
     from trainer.schema import Schema
     from trainer.stats import DataStats
 
@@ -48,8 +49,8 @@ class Encodings:
     """The model families' building blocks (trainer/model.py): for each use, every kind's
     encoding of the schema's features of that kind, in the order of KINDS."""
 
-    def __init__(self, schema: Schema, stats: DataStats, features: dict):
-        self.stats, self.features = stats, features
+    def __init__(self, schema: Schema, stats: DataStats, features: dict, hp: HParams):
+        self.stats, self.features, self.hp = stats, features, hp
         self.columns = [(kind, schema.of(kind)) for kind in KINDS if schema.of(kind)]
 
     def dense(self) -> list:
@@ -61,9 +62,9 @@ class Encodings:
         """Indicator blocks of the linear model and the wide part: one-hot categories."""
         return [b for kind, cols in self.columns for b in kind.one_hot(cols, *self._data)]
 
-    def embedded(self, dim: int) -> list:
+    def embedded(self) -> list:
         """Learned vectors of the deep part: embedded categories."""
-        return [b for kind, cols in self.columns for b in kind.embedded(cols, *self._data, dim)]
+        return [b for kind, cols in self.columns for b in kind.embedded(cols, *self._data)]
 
     def crossable(self) -> dict:
         """Discrete values by feature, which the wide part crosses in pairs: categories."""
@@ -75,4 +76,4 @@ class Encodings:
 
     @property
     def _data(self) -> tuple:
-        return self.stats, self.features
+        return self.stats, self.features, self.hp

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     import numpy as np
     import tensorflow as tf
 
+    from trainer.hparams import HParams
+    from trainer.schema import Schema
     from trainer.stats import DataStats
 
 
@@ -83,6 +85,8 @@ class ColumnAccumulator(Protocol):
         """Each of the kind's statistics of the column; None when no row had a value."""
 
 
+Columns = tuple[str, ...]  # the names of a kind's feature columns
+
 # A reason for `make schema` to leave out a column of any kind whose values could name rows.
 ALL_DISTINCT = "a different value in every row (an identifier?)"
 
@@ -101,6 +105,9 @@ class FeatureKind(ABC):
     name: str  # the Schema's field and the copier answer `<name>_features`
     dtype: str  # the serving input's dtype, as TensorFlow names it
     statistics: tuple[str, ...] = ()  # its sections of the stats file, each a dict by column
+    # Its settings in the Schema, after its columns, each a whole number >= 0 with its default:
+    # how a column of the kind is read (rendered in trainer/features.py from the copier answers).
+    settings: tuple[tuple[str, int], ...] = ()
     value_words: str  # a value of the kind, in messages: "a number"
     instance_missing: str  # a missing value in instances.json, as JSON: "null"
 
@@ -138,8 +145,9 @@ class FeatureKind(ABC):
     # ----------------------------------------------------------------------------- statistics
 
     @abstractmethod
-    def accumulator(self) -> ColumnAccumulator:
-        """A fresh accumulator of one column's statistics."""
+    def accumulator(self, schema: Schema) -> ColumnAccumulator:
+        """A fresh accumulator of one column's statistics, under the schema's settings (such as
+        `max_vocabulary`)."""
 
     def training_warning(self, column: str, stats: DataStats, description: str) -> str | None:
         """A warning about a column whose statistics will train badly, or None."""
@@ -151,20 +159,21 @@ class FeatureKind(ABC):
     def decode(self, values: tf.Tensor) -> tf.Tensor:
         """A batch of a column's CSV strings as the model's input takes them (`dtype`)."""
 
-    def dense(self, columns: tuple[str, ...], stats: DataStats, features: dict) -> list:
+    # Each encoding takes the kind's columns, the training statistics, the model's inputs by
+    # column, and the hyperparameters (the embeddings' width, the hash bins, ...).
+
+    def dense(self, columns: Columns, stats: DataStats, features: dict, hp: HParams) -> list:
         """Real-valued blocks that every model family takes as they are."""
         return []
 
-    def one_hot(self, columns: tuple[str, ...], stats: DataStats, features: dict) -> list:
+    def one_hot(self, columns: Columns, stats: DataStats, features: dict, hp: HParams) -> list:
         """Indicator blocks: a linear model's and the wide part's view of the columns."""
         return []
 
-    def embedded(
-        self, columns: tuple[str, ...], stats: DataStats, features: dict, dim: int
-    ) -> list:
-        """Learned dense vectors of width `dim`: the deep part's view of the columns."""
+    def embedded(self, columns: Columns, stats: DataStats, features: dict, hp: HParams) -> list:
+        """Learned dense vectors of width `hp.embedding_dim`: the deep part's view."""
         return []
 
-    def crossable(self, columns: tuple[str, ...], stats: DataStats, features: dict) -> dict:
+    def crossable(self, columns: Columns, stats: DataStats, features: dict, hp: HParams) -> dict:
         """Discrete values by column, which the wide part crosses in pairs."""
         return {}

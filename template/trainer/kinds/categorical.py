@@ -39,6 +39,8 @@ class Categorical(FeatureKind):
     name = "categorical"
     dtype = "string"
     statistics = ("vocabularies",)
+    # A column with more distinct values than this in the training rows is hashed (0: never).
+    settings = (("max_vocabulary", 0),)
     value_words = "a string"
     instance_missing = '""'
 
@@ -62,7 +64,7 @@ class Categorical(FeatureKind):
     def accepts_instance(self, value: object) -> bool:
         return isinstance(value, str)
 
-    def accumulator(self) -> Vocabulary:
+    def accumulator(self, schema) -> Vocabulary:
         return Vocabulary()
 
     def training_warning(self, column, stats, description) -> str | None:
@@ -80,7 +82,7 @@ class Categorical(FeatureKind):
         """The CSV strings as they are: a missing-value token is a value outside the vocabulary."""
         return values
 
-    def one_hot(self, columns, stats, features) -> list:
+    def one_hot(self, columns, stats, features, hp) -> list:
         """Each column one-hot, with one extra slot for unseen and missing values."""
         import keras  # noqa: PLC0415 -- see trainer/kinds/base.py's docstring
 
@@ -91,7 +93,7 @@ class Categorical(FeatureKind):
             for name in columns
         ]
 
-    def embedded(self, columns, stats, features, dim: int) -> list:
+    def embedded(self, columns, stats, features, hp) -> list:
         import keras  # noqa: PLC0415 -- see trainer/kinds/base.py's docstring
 
         blocks = []
@@ -101,11 +103,11 @@ class Categorical(FeatureKind):
                 features[name]
             )
             blocks.append(
-                keras.layers.Embedding(len(vocabulary) + 1, dim, name=f"{name}_embed")(ids)
+                keras.layers.Embedding(len(vocabulary) + 1, hp.embedding_dim, name=f"{name}_embed")(ids)
             )
         return blocks
 
-    def crossable(self, columns, stats, features) -> dict:
+    def crossable(self, columns, stats, features, hp) -> dict:
         """The raw strings: the wide part hashes each pair of them."""
         return {name: features[name] for name in columns}
 

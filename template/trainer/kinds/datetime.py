@@ -186,7 +186,7 @@ class Datetime(FeatureKind):
     def accepts_instance(self, value: object) -> bool:
         return isinstance(value, str) and (value == "" or parse(value) is not None)
 
-    def accumulator(self) -> DateMoments:
+    def accumulator(self, schema) -> DateMoments:
         return DateMoments()
 
     def decode(self, values):
@@ -194,7 +194,7 @@ class Datetime(FeatureKind):
         a missing value)."""
         return values
 
-    def dense(self, columns, stats, features) -> list:
+    def dense(self, columns, stats, features, hp) -> list:
         """Each column's day of the year, day of the week, time of day (when the training rows
         have times) and trend: the layer `<column>_datetime`."""
         return [

@@ -21,6 +21,10 @@ from trainer.kinds.base import (
 if TYPE_CHECKING:
     import numpy as np
 
+# The stats file holds each number's percentiles (the 1st to the 99th): the most quantile
+# buckets a numeric feature can have (--numeric-buckets).
+MAX_BUCKETS = 100
+
 # A number as both Python and the trainer's TensorFlow read it: no "inf", no "1_000", no "0x1f".
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -125,7 +129,7 @@ class Numeric(FeatureKind):
             return math.isfinite(value)
         return isinstance(value, int) and not isinstance(value, bool)
 
-    def accumulator(self) -> Moments:
+    def accumulator(self, schema) -> Moments:
         return Moments()
 
     def decode(self, values):
@@ -134,7 +138,7 @@ class Numeric(FeatureKind):
 
         return tf.strings.to_number(tf.where(missing_mask(values), "nan", values), tf.float32)
 
-    def dense(self, columns, stats, features) -> list:
+    def dense(self, columns, stats, features, hp) -> list:
         """Every numeric column in one block, standardized: the layer `standardize`."""
         import keras  # noqa: PLC0415 -- see trainer/kinds/base.py's docstring
 
