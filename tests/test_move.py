@@ -28,6 +28,9 @@ V1_COMMIT = "0b13505"  # the v1.0.0 release: in every clone's history, whether o
 V1 = "v1.0.0"
 NEW = TEMPLATE_TAG
 MIGRATION_VERSION = "v2.0.0"  # the release that moved the modules
+# The answers that the v2.0.0 migration gives a project made before, which keep it training as
+# it did (hooks/keep-earlier-answers.sh), in the order it lists them.
+KEPT_ANSWERS = {"max_vocabulary": 0, "numeric_buckets": 0}
 TEAM_OWNED = ("data", "NOTES.md")  # an update never writes these, so they stay as at V1
 
 # The team's edits, each applied to the file at V1: (path at V1, path after the move, edit).
@@ -132,8 +135,25 @@ def moved(tmp_path_factory):
     git(project, "commit", "-qm", "the team's edits")
 
     update = run([str(VENV_BIN / "copier"), "update", "--trust", "--defaults"], cwd=project)
-    fresh = render(template, tmp_path_factory.mktemp("fresh") / "project", vcs_ref=NEW)
+    fresh = render(
+        template, tmp_path_factory.mktemp("fresh") / "project", vcs_ref=NEW, **KEPT_ANSWERS
+    )
     return project, update, fresh
+
+
+def test_the_options_added_since_stay_off_so_that_the_project_trains_as_it_did(moved):
+    """Hashed categories and bucketized numbers came after v1.0.0: the update records them off,
+    says so, and a fresh copy with those answers is the updated project (tested below)."""
+    project, update, _ = moved
+    recorded = answers(project)
+    assert {key: recorded[key] for key in KEPT_ANSWERS} == KEPT_ANSWERS
+    kept = " ".join(f"{key}={value}" for key, value in KEPT_ANSWERS.items())
+    assert f"This release's new options are off in this project, as it trained before: {kept}" in (
+        update.stdout
+    )
+    features = (project / "trainer/features.py").read_text()
+    assert "    max_vocabulary=0,\n" in features
+    assert "DEFAULT_NUMERIC_BUCKETS = 0\n" in features
 
 
 def test_the_migration_moves_every_module_that_left_trainer():
@@ -378,3 +398,15 @@ def test_the_split_script_keeps_the_edits_once_and_a_second_run_changes_nothing(
     again = run_split_script(project)
     assert (again.stdout, again.stderr) == ("", "")
     assert patch.read_text() == text
+
+
+def test_an_answer_the_project_already_gave_is_kept(tmp_path):
+    answers_file = tmp_path / ".copier-answers.yml"
+    answers_file.write_text("_commit: v2.0.0\nmax_vocabulary: 500\n")
+    script = str(ROOT / "hooks" / "keep-earlier-answers.sh")
+    result = run(["bash", script, answers_file.name, "max_vocabulary=0"], cwd=tmp_path)
+    assert answers_file.read_text() == "_commit: v2.0.0\nmax_vocabulary: 500\n"
+    assert result.stdout == ""
+    refused = run(["bash", script, answers_file.name, "max_vocabulary"], cwd=tmp_path, check=False)
+    assert refused.returncode == 2
+    assert "'max_vocabulary' is not KEY=VALUE" in refused.stderr

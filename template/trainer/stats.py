@@ -231,7 +231,9 @@ class StatsFile:
             content = json.loads(text)
             found = content.get("format")
         except (ValueError, AttributeError) as err:
-            raise DataError(f"{path}: not a stats file written by `make prepare` ({err!r})") from None
+            raise DataError(
+                f"{path}: not a stats file written by `make prepare` ({err!r})"
+            ) from None
         if isinstance(found, int) and 0 < found < FORMAT_VERSION:
             raise DataError(
                 f"{path}: written by an older release of the template (format {found}; the "

@@ -103,7 +103,9 @@ class Categorical(FeatureKind):
                 features[name]
             )
             blocks.append(
-                keras.layers.Embedding(len(vocabulary) + 1, hp.embedding_dim, name=f"{name}_embed")(ids)
+                keras.layers.Embedding(len(vocabulary) + 1, hp.embedding_dim, name=f"{name}_embed")(
+                    ids
+                )
             )
         return blocks
 
