@@ -50,7 +50,12 @@ DAYS = [19723, 19723 + 365 + 18 / 24, 19723 + 60 + 6.5 / 24]
 EXAMPLES = {
     "numeric": Example(
         cells=("1.5", "NA", "-2", "", "3e1", "NaN", "7"),
-        statistics={"mean": 29.5 / 3, "variance": (1.5**2 + 2**2 + 30**2) / 3 - (29.5 / 3) ** 2},
+        statistics={
+            "mean": 29.5 / 3,
+            "variance": (1.5**2 + 2**2 + 30**2) / 3 - (29.5 / 3) ** 2,
+            # The 1st to 33rd percentiles are the smallest of the three values, and so on.
+            "quantiles": [-2.0] * 33 + [1.5] * 33 + [30.0] * 33,
+        },
         decoded=(1.5, math.nan, -2.0, math.nan, 30.0, math.nan, 7.0),
         instance_values=(1.5, None, -2.0, None, 30.0, None, 7.0),
         accepted_instances=(3, -2.5, 0, None),

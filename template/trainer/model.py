@@ -99,10 +99,19 @@ def dnn_outputs(schema: Schema, stats: DataStats, features, hp: HParams):
 
 
 def wide_deep_outputs(schema: Schema, stats: DataStats, features, hp: HParams):
-    """Wide (one-hot and crossed categories) plus deep; both parts see the normalized numbers."""
+    """Wide (one-hot categories and bucketized numbers, and their crosses in pairs) plus deep;
+    both parts see the normalized numbers."""
     encode = Encodings(schema, stats, features, hp)
     dense = encode.dense()
-    wide = dense + encode.one_hot() + _crosses(encode.crossable(), hp.cross_bins)
+    buckets = encode.bucketized()
+    bucket_one_hot = [
+        keras.layers.CategoryEncoding(
+            hp.numeric_buckets + 1, output_mode="one_hot", name=f"{name}_buckets_one_hot"
+        )(ids)
+        for name, ids in buckets.items()
+    ]
+    crosses = _crosses({**buckets, **encode.crossable()}, hp.cross_bins)
+    wide = dense + encode.one_hot() + bucket_one_hot + crosses
     deep = dense + encode.embedded()
     return _head(schema, stats, [_concat(wide), _deep(_concat(deep), hp)])
 

@@ -74,6 +74,15 @@ class Encodings:
             for name, values in kind.crossable(cols, *self._data).items()
         }
 
+    def bucketized(self) -> dict:
+        """Bucket numbers by feature, which the wide part one-hot encodes and crosses: numbers in
+        quantile buckets (hp.numeric_buckets of them; none when 0)."""
+        return {
+            name: ids
+            for kind, cols in self.columns
+            for name, ids in kind.bucketized(cols, *self._data).items()
+        }
+
     @property
     def _data(self) -> tuple:
         return self.stats, self.features, self.hp

@@ -17,7 +17,7 @@ a column of that kind is handled, from the raw CSV file to the served model:
   stats file (`statistics`, `accumulator`), with a warning for statistics that will train badly;
 - training and serving: the serving input's `dtype`, how the tf.data pipeline decodes a CSV cell
   (`decode`), and the kind's encodings for each use the model families make of features
-  (`dense`, `one_hot`, `embedded`, `crossable`). A kind has no encoding for a use it returns
+  (`dense`, `one_hot`, `embedded`, `crossable`, `bucketized`). A kind has no encoding for a use it returns
   nothing for.
 
 The workstation imports every kind (`make schema`, `make predict`'s check of the instances), and
@@ -176,4 +176,9 @@ class FeatureKind(ABC):
 
     def crossable(self, columns: Columns, stats: DataStats, features: dict, hp: HParams) -> dict:
         """Discrete values by column, which the wide part crosses in pairs."""
+        return {}
+
+    def bucketized(self, columns: Columns, stats: DataStats, features: dict, hp: HParams) -> dict:
+        """Whole numbers from 0 to hp.numeric_buckets by column (a bucket of the column's values),
+        which the wide part one-hot encodes, and crosses in pairs with the crossable values."""
         return {}

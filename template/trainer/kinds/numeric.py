@@ -25,17 +25,76 @@ if TYPE_CHECKING:
 # buckets a numeric feature can have (--numeric-buckets).
 MAX_BUCKETS = 100
 
+# Values a column's QuantileSketch holds at each level before it compacts (8 bytes each).
+SKETCH_CAPACITY = 1 << 16
+
 # A number as both Python and the trainer's TensorFlow read it: no "inf", no "1_000", no "0x1f".
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
+class QuantileSketch:
+    """A column's values in bounded memory, for its percentiles.
+
+    Up to SKETCH_CAPACITY values it holds them all, and its percentiles are exact: each is the
+    smallest value with at least that share of the values at or below it (SQL's PERCENTILE_DISC).
+    Beyond, it compacts as KLL sketches do, but deterministically: a full level is sorted and
+    every other value moves up a level, where each counts twice (the other half alternately, so
+    that no side is favoured). A percentile is then off by at most about log2(n / capacity) /
+    capacity of the ranks: 0.01% at a billion values. The same blocks in the same order, as the
+    trainer's scan and `make prepare` read them, give the same percentiles.
+    """
+
+    def __init__(self) -> None:
+        self.levels: list[list[np.ndarray]] = [[]]  # level h: chunks of values that count 2**h
+        self.sizes = [0]
+        self.compactions = [0]
+
+    def add(self, numbers: np.ndarray) -> None:
+        self._push(0, numbers)
+
+    def _push(self, level: int, values: np.ndarray) -> None:
+        import numpy as np  # noqa: PLC0415 -- see trainer/kinds/base.py's docstring
+
+        if level == len(self.levels):
+            self.levels.append([])
+            self.sizes.append(0)
+            self.compactions.append(0)
+        self.levels[level].append(values)
+        self.sizes[level] += values.size
+        if self.sizes[level] < SKETCH_CAPACITY:
+            return
+        ordered = np.sort(np.concatenate(self.levels[level]))
+        odd = ordered[-1:] if ordered.size % 2 else ordered[:0]  # stays at this level
+        pairs = ordered[: ordered.size - odd.size]
+        moved = pairs[self.compactions[level] % 2 :: 2]
+        self.compactions[level] += 1
+        self.levels[level], self.sizes[level] = [odd], odd.size
+        self._push(level + 1, moved)
+
+    def percentiles(self) -> list[float]:
+        """The 1st to the 99th percentile."""
+        import numpy as np  # noqa: PLC0415 -- see trainer/kinds/base.py's docstring
+
+        values = np.concatenate([c for level in self.levels for c in level])
+        weights = np.concatenate(
+            [np.full(c.size, 2.0**h) for h, level in enumerate(self.levels) for c in level]
+        )
+        order = np.argsort(values, kind="stable")
+        cumulative = np.cumsum(weights[order])
+        ranks = np.arange(1, MAX_BUCKETS) / MAX_BUCKETS * cumulative[-1]
+        # Whole weights, so that a rank equal to a cumulative count picks that value exactly.
+        picked = np.searchsorted(cumulative, ranks - 1e-9 * cumulative[-1], side="left")
+        return [float(v) for v in values[order][picked]]
+
+
 class Moments:
-    """A numeric column's count, sum and sum of squares over the rows kept."""
+    """A numeric column's count, sum and sum of squares over the rows kept, and its percentiles."""
 
     def __init__(self) -> None:
         self.count = 0
         self.sum = 0.0
         self.sum_sq = 0.0
+        self.sketch = QuantileSketch()
 
     def add(self, block: ColumnBlock) -> None:
         import numpy as np  # noqa: PLC0415 -- see trainer/kinds/base.py's docstring
@@ -65,12 +124,25 @@ class Moments:
         self.count += numbers.size
         self.sum += float(numbers.sum())
         self.sum_sq += float(np.square(numbers).sum())
+        if numbers.size:
+            self.sketch.add(numbers)
 
     def result(self) -> dict[str, object] | None:
         if self.count == 0:
             return None
         mean = self.sum / self.count
-        return {"mean": mean, "variance": max(self.sum_sq / self.count - mean**2, 0.0)}
+        return {
+            "mean": mean,
+            "variance": max(self.sum_sq / self.count - mean**2, 0.0),
+            "quantiles": self.sketch.percentiles(),
+        }
+
+
+def bucket_boundaries(percentiles: list[float], buckets: int) -> list[float]:
+    """The boundaries of `buckets` quantile buckets (of about equal shares of the training
+    rows), from a column's 99 percentiles; fewer where the values repeat."""
+    picked = (percentiles[round(i * MAX_BUCKETS / buckets) - 1] for i in range(1, buckets))
+    return sorted(set(picked))
 
 
 @functools.cache
@@ -95,10 +167,30 @@ def standardize_layer() -> type:
     return Standardize
 
 
+@functools.cache
+def bucketize_layer() -> type:
+    """Keras' layer class that puts a column of numbers in quantile buckets, made on first use."""
+    import keras  # noqa: PLC0415
+
+    class Bucketize(keras.layers.Layer):
+        """A number's bucket among `boundaries`, from 0; a missing value (NaN) is `missing_id`."""
+
+        def __init__(self, boundaries: list[float], missing_id: int, **kwargs):
+            super().__init__(**kwargs)
+            self.boundaries = list(boundaries)
+            self.missing_id = missing_id
+
+        def call(self, x):
+            ids = keras.ops.digitize(x, self.boundaries)
+            return keras.ops.where(keras.ops.isnan(x), self.missing_id, ids)
+
+    return Bucketize
+
+
 class Numeric(FeatureKind):
     name = "numeric"
     dtype = "float32"
-    statistics = ("mean", "variance")
+    statistics = ("mean", "variance", "quantiles")
     value_words = "a number"
     instance_missing = "null"
 
@@ -149,6 +241,20 @@ class Numeric(FeatureKind):
             name="standardize",
         )
         return [standardize(stacked)]
+
+    def bucketized(self, columns, stats, features, hp) -> dict:
+        """Each column's quantile bucket, from 0 to hp.numeric_buckets - 1, and a missing value
+        in the last, hp.numeric_buckets: the layers `<column>_buckets`."""
+        if not hp.numeric_buckets:
+            return {}
+        return {
+            name: bucketize_layer()(
+                bucket_boundaries(stats.quantiles[name], hp.numeric_buckets),
+                missing_id=hp.numeric_buckets,
+                name=f"{name}_buckets",
+            )(features[name])
+            for name in columns
+        }
 
 
 NUMERIC = Numeric()
