@@ -17,8 +17,8 @@ a column of that kind is handled, from the raw CSV file to the served model:
   stats file (`statistics`, `accumulator`), with a warning for statistics that will train badly;
 - training and serving: the serving input's `dtype`, how the tf.data pipeline decodes a CSV cell
   (`decode`), and the kind's encodings for each use the model families make of features
-  (`dense`, `one_hot`, `embedded`, `crossable`, `bucketized`). A kind has no encoding for a use it returns
-  nothing for.
+  (`dense`, `one_hot`, `embedded`, `crossable`, `bucketized`). A kind has no encoding for a use
+  it returns nothing for.
 
 The workstation imports every kind (`make schema`, `make predict`'s check of the instances), and
 those commands start at once: the kinds' modules import nothing at the top but the standard

@@ -171,18 +171,20 @@ def standardize_layer() -> type:
 def bucketize_layer() -> type:
     """Keras' layer class that puts a column of numbers in quantile buckets, made on first use."""
     import keras  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
 
     class Bucketize(keras.layers.Layer):
         """A number's bucket among `boundaries`, from 0; a missing value (NaN) is `missing_id`."""
 
         def __init__(self, boundaries: list[float], missing_id: int, **kwargs):
             super().__init__(**kwargs)
-            self.boundaries = list(boundaries)
+            self.boundaries = [float(b) for b in boundaries]
             self.missing_id = missing_id
 
         def call(self, x):
-            ids = keras.ops.digitize(x, self.boundaries)
-            return keras.ops.where(keras.ops.isnan(x), self.missing_id, ids)
+            # TensorFlow's own op: keras.ops.digitize copies its input through NumPy.
+            ids = tf.raw_ops.Bucketize(input=x, boundaries=self.boundaries)
+            return tf.where(tf.math.is_nan(x), self.missing_id, ids)
 
     return Bucketize
 
