@@ -131,6 +131,12 @@ def test_a_stats_file_of_another_schema_or_none_at_all_is_refused(split, tmp_pat
     content["schema"]["label"] = "something_else"
     stats_path.write_text(json.dumps(content))
     assert "written for another schema (label 'something_else'" in _refusal(split, stats_path)
+    content["format"] = 1  # before the quantiles: an older release's file
+    stats_path.write_text(json.dumps(content))
+    assert _refusal(split, stats_path) == (
+        f"{stats_path}: written by an older release of the template (format 1; the trainer "
+        "reads format 2); run `make prepare` again"
+    )
     stats_path.write_text("{}")
     assert _refusal(split, stats_path).startswith(f"{stats_path}: not a stats file")
     assert _refusal(split, tmp_path / "missing.json") == (
@@ -140,8 +146,8 @@ def test_a_stats_file_of_another_schema_or_none_at_all_is_refused(split, tmp_pat
 
 @pytest.mark.parametrize("dates", [(), ("sold_on",)], ids=["without-dates", "with-dates"])
 def test_the_sections_of_dates_are_in_a_stats_file_only_with_datetime_features(tmp_path, dates):
-    """Dates came after format 1: the stats file of a schema without them is the one format 1
-    wrote before, with no `datetime` field and none of its sections."""
+    """A stats file holds the dates' schema field and sections only when the schema has dates:
+    the file of a schema without them has none of them."""
     schema = Schema(label="target", task_type="regression", numeric=("width",), datetime=dates)
     train, eval_ = (
         str(write_csv(tmp_path / f"{name}.csv", synthetic_rows(schema, 40, seed)))

@@ -36,13 +36,24 @@ def _inputs(schema: Schema) -> dict[str, keras.KerasTensor]:
     }
 
 
-def _crosses(crossable: dict, bins: int) -> list:
-    """Every pair of crossable features hashed together: the wide part's interactions."""
-    return [
-        keras.layers.HashedCrossing(bins, output_mode="one_hot", name=f"{a}_x_{b}")(
-            (crossable[a], crossable[b])
+def _crosses(buckets: dict, crossable: dict, hp: HParams) -> list:
+    """Every pair of features that the wide part crosses, one-hot: the wide part's interactions.
+    Two bucketized numbers make hp.numeric_buckets + 1 squared pairs of buckets, each its own
+    column; any other pair is hashed into hp.cross_bins columns, where pairs of values collide."""
+    depth = hp.numeric_buckets + 1
+    blocks = [
+        keras.layers.CategoryEncoding(depth * depth, output_mode="one_hot", name=f"{a}_x_{b}")(
+            keras.ops.add(keras.ops.multiply(buckets[a], depth), buckets[b])
         )
-        for a, b in combinations(crossable, 2)
+        for a, b in combinations(buckets, 2)
+    ]
+    discrete = {**buckets, **crossable}
+    return blocks + [
+        keras.layers.HashedCrossing(hp.cross_bins, output_mode="one_hot", name=f"{a}_x_{b}")(
+            (discrete[a], discrete[b])
+        )
+        for a, b in combinations(discrete, 2)
+        if not (a in buckets and b in buckets)
     ]
 
 
@@ -110,8 +121,7 @@ def wide_deep_outputs(schema: Schema, stats: DataStats, features, hp: HParams):
         )(ids)
         for name, ids in buckets.items()
     ]
-    crosses = _crosses({**buckets, **encode.crossable()}, hp.cross_bins)
-    wide = dense + encode.one_hot() + bucket_one_hot + crosses
+    wide = dense + encode.one_hot() + bucket_one_hot + _crosses(buckets, encode.crossable(), hp)
     deep = dense + encode.embedded()
     return _head(schema, stats, [_concat(wide), _deep(_concat(deep), hp)])
 
