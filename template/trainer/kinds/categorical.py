@@ -129,14 +129,22 @@ class Categorical(FeatureKind):
         values; or over its hash bins."""
         import keras  # noqa: PLC0415 -- see trainer/kinds/base.py's docstring
 
-        return [
-            _hashing(name, hp, "one_hot")(features[name])
-            if name in stats.hashed
-            else keras.layers.StringLookup(
-                vocabulary=stats.vocabularies[name], output_mode="one_hot", name=f"{name}_one_hot"
-            )(features[name])
-            for name in columns
-        ]
+        blocks = []
+        for name in columns:
+            if name in stats.hashed:
+                bins = _hashing(hp, f"{name}_hashed")(features[name])
+                one_hot = keras.layers.CategoryEncoding(
+                    hp.hash_bins, output_mode="one_hot", name=f"{name}_one_hot"
+                )
+                blocks.append(one_hot(bins))
+            else:
+                lookup = keras.layers.StringLookup(
+                    vocabulary=stats.vocabularies[name],
+                    output_mode="one_hot",
+                    name=f"{name}_one_hot",
+                )
+                blocks.append(lookup(features[name]))
+        return blocks
 
     def embedded(self, columns, stats, features, hp) -> list:
         """Each column's vocabulary index, or hash bin, as a learned vector."""
@@ -145,7 +153,7 @@ class Categorical(FeatureKind):
         blocks = []
         for name in columns:
             if name in stats.hashed:
-                ids, slots = _hashing(name, hp, "int")(features[name]), hp.hash_bins
+                ids, slots = _hashing(hp, f"{name}_hashed_ids")(features[name]), hp.hash_bins
             else:
                 vocabulary = stats.vocabularies[name]
                 lookup = keras.layers.StringLookup(vocabulary=vocabulary, name=f"{name}_ids")
@@ -160,17 +168,14 @@ class Categorical(FeatureKind):
         return {name: features[name] for name in columns}
 
 
-def _hashing(name: str, hp, output_mode: str):
+def _hashing(hp, layer_name: str):
     """A hashed column's bins: "" (a missing value) has bin 0, any other string one of the rest
-    (of a single bin, every value is in it)."""
+    (of a single bin, every value is in it). Keras' Hashing one-hot encodes a batch of single
+    values into the wrong symbolic shape; CategoryEncoding then does it."""
     import keras  # noqa: PLC0415 -- see trainer/kinds/base.py's docstring
 
-    suffix = "hashed_one_hot" if output_mode == "one_hot" else "hashed_ids"
     return keras.layers.Hashing(
-        num_bins=hp.hash_bins,
-        mask_value="" if hp.hash_bins > 1 else None,
-        output_mode=output_mode,
-        name=f"{name}_{suffix}",
+        num_bins=hp.hash_bins, mask_value="" if hp.hash_bins > 1 else None, name=layer_name
     )
 
 
