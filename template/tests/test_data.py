@@ -630,6 +630,10 @@ def test_the_split_settings_of_the_config_are_the_defaults(tmp_path):
             'above 0, not "many"',
         ),
         (
+            lambda text: text.replace("max_words: 4", "max_words: 0"),
+            "error: config/data.yaml: 'schema_proposal.max_words' must be a number above 0, not 0",
+        ),
+        (
             lambda text: text.replace('"NA", "NULL"', '"NA", NULL'),
             "error: config/data.yaml: 'missing_tokens' must be a list of quoted strings, not [",
         ),
@@ -647,7 +651,14 @@ def test_the_split_settings_of_the_config_are_the_defaults(tmp_path):
             "error: config/data.yaml: not valid YAML (",
         ),
     ],
-    ids=["not-a-number", "unquoted-null", "fractions-sum", "unknown-setting", "not-yaml"],
+    ids=[
+        "not-a-number",
+        "no-words",
+        "unquoted-null",
+        "fractions-sum",
+        "unknown-setting",
+        "not-yaml",
+    ],
 )
 def test_an_invalid_setting_is_one_error_line_and_writes_nothing(tmp_path, edit, message):
     project = _project_copy(tmp_path, edit)
