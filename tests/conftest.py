@@ -230,12 +230,13 @@ BAD_TUNING_PARAMETERS = [
 
 def write_houses(path: Path, n: int = 300, missing_rooms: str = "") -> Path:
     """House prices, a regression dataset unlike the penguins: unused columns (an id, a note with
-    a comma), a date, and missing values (empty, or `missing_rooms` in the rooms column)."""
+    a comma), a date, an agent's id (40 agents, so a category that a small max_vocabulary
+    hashes), and missing values (empty, or `missing_rooms` in the rooms column)."""
     cities = ["Lyon", "Oslo", "Kyoto"]
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(
-            ["listing_id", "listing_date", "city", "rooms", "notes", "area_m2", "price"]
+            ["listing_id", "listing_date", "city", "agent_id", "rooms", "notes", "area_m2", "price"]
         )
         for i in range(n):
             rooms, area, city = 1 + i % 5, 30 + (i * 7) % 90, cities[i % 3]
@@ -248,6 +249,7 @@ def write_houses(path: Path, n: int = 300, missing_rooms: str = "") -> Path:
                     f"id-{i}",
                     listed if i % 19 else "",
                     city if i % 11 else "",
+                    f"agent-{(i * 7) % 40}" if i % 23 else "",
                     rooms if i % 13 else missing_rooms,
                     "has, a comma",
                     area,

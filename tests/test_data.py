@@ -26,6 +26,7 @@ import yaml
 from conftest import ROOT, VENV_BIN, copier_config, render, run, write_houses
 
 sys.path.insert(0, str(ROOT / "template"))
+from trainer.schema import Schema
 from trainer.stats import StatsFile
 from workflow.data import cli
 from workflow.data.describe import describe
@@ -164,9 +165,9 @@ def _contents(directory: Path) -> dict[str, bytes]:
         (
             [],
             "error: {houses}: the label column 'species' is not in the header (listing_id, "
-            "listing_date, city, rooms, notes, area_m2, price); apply the schema that `make schema "
-            "RAW_DATA={houses}` proposes for this file (copier update), or rename the columns "
-            "as trainer/features.py declares them",
+            "listing_date, city, agent_id, rooms, notes, area_m2, price); apply the schema that "
+            "`make schema RAW_DATA={houses}` proposes for this file (copier update), or rename "
+            "the columns as trainer/features.py declares them",
         ),
     ],
     ids=["another-label", "other-columns"],
@@ -261,27 +262,43 @@ def test_a_key_column_keeps_a_row_in_place_when_its_other_values_change(tmp_path
 # ------------------------------------------------------------------------------------ schema
 
 
+# The project's settings that the proposal reads: max_vocabulary at its default.
+PROJECT = Schema(
+    label="species",
+    task_type="classification",
+    numeric=("body_mass_g",),
+    max_vocabulary=copier_config()["max_vocabulary"]["default"],
+)
+
+
 def test_the_proposal_for_the_sample_is_the_default_answers():
-    proposal = propose_schema(describe(SAMPLE / "penguins.csv"), "species")
+    proposal = propose_schema(describe(SAMPLE / "penguins.csv"), "species", PROJECT)
     config = copier_config()
     assert proposal.answers() == {key: config[key]["default"] for key in proposal.answers()}
     assert list(proposal.left_out) == ["year"]
 
 
 def test_the_proposal_for_a_regression_skips_unused_columns(tmp_path):
-    proposal = propose_schema(
-        describe(write_houses(tmp_path / "houses.csv", missing_rooms="NULL")), "price"
-    )
+    description = describe(write_houses(tmp_path / "houses.csv", missing_rooms="NULL"))
+    proposal = propose_schema(description, "price", PROJECT)
     assert proposal.task_type == "regression"
-    # listing_date's name says a date, and its values are ISO 8601: a datetime feature.
+    # listing_date's name says a date, and its values are ISO 8601: a datetime feature. An
+    # agent has many listings: agent_id is a category, whose 40 values a max_vocabulary of 10
+    # hashes; a listing has one row: listing_id names rows.
     assert proposal.features == {
         "numeric": ["rooms", "area_m2"],
         "datetime": ["listing_date"],
-        "categorical": ["city"],
+        "categorical": ["city", "agent_id"],
     }
     assert proposal.left_out == {
-        "listing_id": "an identifier",
+        "listing_id": "an identifier, a different value in every row",
         "notes": "a single value in every row",
+    }
+    assert proposal.notes == {}
+    small = propose_schema(description, "price", dataclasses.replace(PROJECT, max_vocabulary=10))
+    assert small.notes == {
+        "agent_id": "40 distinct values, more than max_vocabulary 10: hashed into the trainer's "
+        "--hash-bins bins, not looked up in a vocabulary"
     }
     assert yaml.safe_load(proposal.answers_yaml()) == proposal.answers()
 
@@ -320,7 +337,7 @@ def test_the_copier_line_of_make_schema_runs_as_printed_and_training_follows(
     answers = yaml.safe_load((committed_project / ".copier-answers.yml").read_text())
     assert answers["numeric_features"] == ["rooms", "area_m2"]
     assert answers["datetime_features"] == ["listing_date"]
-    assert answers["categorical_features"] == ["city"]
+    assert answers["categorical_features"] == ["city", "agent_id"]
 
     split = tmp_path / "split"
     run(

@@ -13,6 +13,7 @@ about accuracy.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -107,7 +108,8 @@ def test_a_regression_with_missing_values_serves_alike_through_make(
     template, tmp_path, serving_venv
 ):
     """Numbers, categories and a date, each with missing values: the date is parsed and
-    encoded by the model's own ops, which must compute alike in both TensorFlows."""
+    encoded by the model's own ops, and the agent's id (40 values, more than max_vocabulary)
+    hashed by them, which must compute alike in both TensorFlows."""
     project = render(
         template,
         tmp_path / "houses",
@@ -116,7 +118,8 @@ def test_a_regression_with_missing_values_serves_alike_through_make(
         label_column="price",
         numeric_features=["rooms", "area_m2"],
         datetime_features=["listing_date"],
-        categorical_features=["city"],
+        categorical_features=["city", "agent_id"],
+        max_vocabulary=10,
     )
     write_houses(project / "data/houses.csv")
     make = ["make", "--silent", f"VENV={VENV_BIN.parent}"]
@@ -127,12 +130,18 @@ def test_a_regression_with_missing_values_serves_alike_through_make(
     # Missing values as the signature takes them: null for a number, "" for a category or a
     # date; dates and date-times as the CSV writes them, parsed inside the model.
     (project / "data/instances.json").write_text(
-        '{"city": "", "rooms": null, "area_m2": 50.0, "listing_date": "2022-12-31T23:59:59Z"}\n'
-        '{"city": "Oslo", "rooms": 3, "area_m2": null, "listing_date": ""}\n'
-        '{"city": "Kyoto", "rooms": 2, "area_m2": 80.0, "listing_date": "2024-02-29"}\n'
+        '{"city": "", "agent_id": "agent-3", "rooms": null, "area_m2": 50.0, '
+        '"listing_date": "2022-12-31T23:59:59Z"}\n'
+        '{"city": "Oslo", "agent_id": "", "rooms": 3, "area_m2": null, "listing_date": ""}\n'
+        '{"city": "Kyoto", "agent_id": "an agent never seen", "rooms": 2, "area_m2": 80.0, '
+        '"listing_date": "2024-02-29"}\n'
     )
+    assert json.loads((project / "data/stats.json").read_text())["train"]["hashed"] == {
+        "agent_id": 40
+    }
     use_serving_venv(project, serving_venv)
     result = run([*make, "train", "parity-check", "TRAINER_ARGS=--num-epochs 1"], cwd=project)
+    assert "hashed into 1024 bins" in result.stderr + result.stdout
     assert "Parity holds for outputs/local/model on 3 instance(s)" in result.stdout
     assert max_difference(result.stdout, "predictions") <= 1e-5
 

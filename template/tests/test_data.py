@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -142,7 +143,7 @@ def test_describe_calls_numeric_only_what_prepare_reads_as_a_number(tmp_path):
 @pytest.mark.parametrize("schema", [CLASSIFICATION, REGRESSION], ids=lambda s: s.task_type)
 def test_the_schema_proposal_finds_the_features_and_leaves_the_note_out(tmp_path, schema):
     source = write_csv(tmp_path / "all.csv", synthetic_rows(schema, 400, seed=5))
-    proposal = propose_schema(describe(source), schema.label)
+    proposal = propose_schema(describe(source), schema.label, SCHEMA)
     assert proposal.task_type == schema.task_type
     assert proposal.features == {kind.name: list(schema.of(kind)) for kind in KINDS}
     assert list(proposal.left_out) == ["unused_note"]
@@ -165,7 +166,7 @@ def test_iso_dates_are_proposed_as_datetime_features_and_dates_written_otherwise
     assert description.column("sold_on").kind == "datetime"
     days = sorted(row["sold_on"][:10] for row in rows if row["sold_on"] not in MISSING_VALUES)
     assert description.column("sold_on").summary(top=5) == f"from {days[0]} to {days[-1]}"
-    proposal = propose_schema(description, "target")
+    proposal = propose_schema(description, "target", SCHEMA)
     assert proposal.features == {"numeric": [], "datetime": ["sold_on"], "categorical": []}
     assert proposal.left_out["report_date"] == (
         "a date or time (when a row was recorded, not what it is), not in ISO 8601 "
@@ -189,7 +190,7 @@ def test_a_label_with_too_many_classes_draws_a_warning(tmp_path, rows, models, w
     source = write_csv(
         tmp_path / "cars.csv", _with_models(synthetic_rows(CLASSIFICATION, rows, seed=12), models)
     )
-    proposal = propose_schema(describe(source), "model")
+    proposal = propose_schema(describe(source), "model", SCHEMA)
     assert proposal.task_type == "classification"
     warning = (
         f"warning: the label 'model' has {models} classes in {rows} rows: too few rows per class "
@@ -201,23 +202,68 @@ def test_a_label_with_too_many_classes_draws_a_warning(tmp_path, rows, models, w
 
 def test_a_label_with_a_single_class_draws_a_warning_in_the_proposal(tmp_path):
     rows = [row | {"target": "low"} for row in synthetic_rows(CLASSIFICATION, 100, seed=14)]
-    proposal = propose_schema(describe(write_csv(tmp_path / "one.csv", rows)), "target")
+    proposal = propose_schema(describe(write_csv(tmp_path / "one.csv", rows)), "target", SCHEMA)
     assert proposal.warnings == [
         "the label 'target' has a single class: a classifier needs at least two, and "
         "`make prepare` and training refuse it; choose another label (LABEL=...)"
     ]
 
 
-def test_a_name_column_stays_out_of_the_categorical_features_with_the_reason(tmp_path):
+# A project that hashes a category of more than 1000 values, the default max_vocabulary.
+CAPPED = dataclasses.replace(CLASSIFICATION, max_vocabulary=1000)
+
+
+def _with_many_values(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Columns of many values: a customer's number (four rows each), a model name of 1,500
+    values, a number per row named as an id, a comment of many words, and a store's number
+    (three rows each, under the cap)."""
+    for i, row in enumerate(rows):
+        row["customer_id"] = str(100_000 + (i * 7919) % 1500)
+        row["model"] = f"model {(i * 31) % 1500}"
+        row["order_id"] = str(i)
+        row["comment"] = f"the parcel came on day {i % 9} and was left at the door"
+        row["store_id"] = f"S{i % 200}"
+    return rows
+
+
+def test_many_values_are_hashed_categories_unless_they_name_rows_or_are_free_text(tmp_path):
     source = write_csv(
-        tmp_path / "cars.csv", _with_models(synthetic_rows(CLASSIFICATION, 400, seed=13), 311)
+        tmp_path / "orders.csv", _with_many_values(synthetic_rows(CLASSIFICATION, 6000, seed=13))
     )
-    proposal = propose_schema(describe(source), "target")
-    assert proposal.features["categorical"] == ["color"]
-    assert (
-        proposal.left_out["model"] == "311 distinct values in 400 rows: free text, not categories"
+    description = describe(source)
+    assert description.column("customer_id").kind == "categorical"  # whole numbers all the same
+    proposal = propose_schema(description, "target", CAPPED)
+    assert proposal.features["categorical"] == ["color", "customer_id", "model", "store_id"]
+    assert proposal.left_out == {
+        "unused_note": "a different value in every row (an identifier?)",
+        "order_id": "an identifier, a different value in every row",
+        "comment": "free text (12.0 words a value on average, more than 4), not categories",
+    }
+    hashed = (
+        "1500 distinct values, more than max_vocabulary 1000: hashed into the trainer's "
+        "--hash-bins bins, not looked up in a vocabulary"
     )
-    assert proposal.warnings == []  # three classes in 400 rows
+    assert proposal.notes == {"customer_id": hashed, "model": hashed}
+    text = proposal_text(proposal, str(source), None, "copier")
+    assert f"  note                  model: {hashed}" in text.splitlines()
+    # Hashing off (max_vocabulary 0): the same features, none of them noted.
+    never = propose_schema(description, "target", dataclasses.replace(CAPPED, max_vocabulary=0))
+    assert (never.features, never.notes) == (proposal.features, {})
+
+
+def test_an_identifier_repeated_past_the_distinct_values_counted_is_still_a_category(tmp_path):
+    """Past max_distinct values (10000) the count stops; a value of those counted that comes
+    back still tells a repeated id from a column of row ids."""
+    rows = synthetic_rows(CLASSIFICATION, 24_000, seed=16)
+    for i, row in enumerate(rows):
+        row["customer_id"] = f"C{(i * 7919) % 12_000}"
+        row["order_id"] = f"O{i}"
+    proposal = propose_schema(describe(write_csv(tmp_path / "big.csv", rows)), "target", CAPPED)
+    assert "customer_id" in proposal.features["categorical"]
+    assert proposal.notes["customer_id"].startswith(
+        "more than 10000 distinct values, more than max_vocabulary 1000: hashed"
+    )
+    assert proposal.left_out["order_id"] == "an identifier, a different value in every row"
 
 
 def test_the_split_fractions_help_gives_the_unit_and_the_default(capsys):
@@ -445,7 +491,11 @@ def test_a_categorical_feature_with_a_value_per_row_draws_a_warning(tmp_path, ca
         == 0
     )
     stats = json.loads((out / "stats.json").read_text())["train"]
-    [warning] = [line for line in capsys.readouterr().out.splitlines() if "warning" in line]
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "warning" in line]
+    if name in stats["hashed"]:  # more values than the project's max_vocabulary: the remedy
+        assert (warnings, stats["hashed"][name]) == ([], stats["rows"])
+        return
+    [warning] = warnings
     assert warning == (
         f"warning: {out}/train.csv: the categorical feature '{name}' has "
         f"{len(stats['vocabularies'][name])} distinct values in {stats['rows']} training rows: "
@@ -580,6 +630,10 @@ def test_the_split_settings_of_the_config_are_the_defaults(tmp_path):
             'above 0, not "many"',
         ),
         (
+            lambda text: text.replace("max_words: 4", "max_words: 0"),
+            "error: config/data.yaml: 'schema_proposal.max_words' must be a number above 0, not 0",
+        ),
+        (
             lambda text: text.replace('"NA", "NULL"', '"NA", NULL'),
             "error: config/data.yaml: 'missing_tokens' must be a list of quoted strings, not [",
         ),
@@ -597,7 +651,14 @@ def test_the_split_settings_of_the_config_are_the_defaults(tmp_path):
             "error: config/data.yaml: not valid YAML (",
         ),
     ],
-    ids=["not-a-number", "unquoted-null", "fractions-sum", "unknown-setting", "not-yaml"],
+    ids=[
+        "not-a-number",
+        "no-words",
+        "unquoted-null",
+        "fractions-sum",
+        "unknown-setting",
+        "not-yaml",
+    ],
 )
 def test_an_invalid_setting_is_one_error_line_and_writes_nothing(tmp_path, edit, message):
     project = _project_copy(tmp_path, edit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -245,14 +246,17 @@ def test_a_label_with_a_single_class_is_refused_before_training(tmp_path):
 
 
 @pytest.mark.skipif(not SCHEMA.categorical, reason="the schema has no categorical feature")
-def test_a_categorical_feature_with_very_many_values_draws_a_warning(tmp_path, caplog):
+def test_a_categorical_feature_with_very_many_values_draws_a_warning_unless_hashed(
+    tmp_path, caplog
+):
     name = SCHEMA.categorical[0]
     rows = synthetic_rows(SCHEMA, 3000, seed=15)
     for i, row in enumerate(rows):
         row[name] = f"value {i % 1500}"
     path = str(write_csv(tmp_path / "train.csv", rows))
+    never_hashed = dataclasses.replace(SCHEMA, max_vocabulary=0)
     with caplog.at_level(logging.WARNING):
-        stats = inputs.statistics(SCHEMA, [path], [path])
+        stats = inputs.statistics(never_hashed, [path], [path])
     assert (
         f"{path}: the categorical feature '{name}' has {len(stats.vocabularies[name])} distinct "
         f"values in {stats.rows} training rows: too many to learn from (more than 1000); leave "
@@ -260,9 +264,15 @@ def test_a_categorical_feature_with_very_many_values_draws_a_warning(tmp_path, c
         "helps"
     ) in caplog.messages
     caplog.clear()
+    # Hashed (more values than max_vocabulary): the remedy, so no warning.
+    with caplog.at_level(logging.WARNING):
+        stats = inputs.statistics(dataclasses.replace(SCHEMA, max_vocabulary=1000), [path], [path])
+    assert name not in stats.vocabularies
+    assert stats.hashed == {name: 1500}
+    assert not [m for m in caplog.messages if "categorical feature" in m]
     for row in rows:
         row[name] = "one value"
     path = str(write_csv(tmp_path / "train.csv", rows))
     with caplog.at_level(logging.WARNING):
-        inputs.statistics(SCHEMA, [path], [path])
+        inputs.statistics(never_hashed, [path], [path])
     assert not [m for m in caplog.messages if "categorical feature" in m]

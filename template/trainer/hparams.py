@@ -29,7 +29,8 @@ class HParams:
     # Quantile buckets of each numeric feature, one-hot and crossed in the wide part (wide_deep;
     # 0: none). At most 100: the stats file holds each number's percentiles.
     numeric_buckets: int = DEFAULT_NUMERIC_BUCKETS
-    # Hash bins of a categorical feature with more values than the schema's max_vocabulary.
-    hash_bins: int = 1024
+    # Hash bins of a categorical feature with more values than the schema's max_vocabulary: a
+    # few times the values it hashes keeps most of them apart.
+    hash_bins: int = 8192
     # Stop after this many epochs without a better validation loss (0 turns early stopping off).
     early_stopping_patience: int = 5

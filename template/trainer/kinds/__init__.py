@@ -7,6 +7,7 @@ No NumPy, TensorFlow or Keras at import: the workstation imports the kinds (base
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,9 @@ class Encodings:
     def __init__(self, schema: Schema, stats: DataStats, features: dict, hp: HParams):
         self.stats, self.features, self.hp = stats, features, hp
         self.columns = [(kind, schema.of(kind)) for kind in KINDS if schema.of(kind)]
+        for kind, columns in self.columns:
+            for note in kind.encoding_notes(columns, schema, stats, hp):
+                logging.info("%s", note)
 
     def dense(self) -> list:
         """Real-valued blocks, taken as they are by every family: standardized numbers, encoded

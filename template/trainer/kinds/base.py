@@ -52,6 +52,11 @@ class ColumnSummary(Protocol):
     integer: bool  # ... and a whole one
     distinct: int | None  # distinct values, None when more than max_distinct
     max_distinct: int
+    # No value repeats: distinct == count, or, past max_distinct, none of the first distinct
+    # values counted comes back.
+    all_distinct: bool
+    words: float  # whitespace-separated words a present value holds, on average
+    max_words: float  # more than this, on average, is free text (config/data.yaml)
 
     def accepts(self, kind: FeatureKind) -> bool:
         """Whether every present value is one that `kind.accepts_cell` accepts."""
@@ -127,6 +132,11 @@ class FeatureKind(ABC):
         """Why `make schema` leaves out a column of this kind all the same, or None."""
         return None
 
+    def proposal_note(self, column: ColumnSummary, schema: Schema) -> str | None:
+        """What `make schema` says of a column it proposes as this kind, under the project's
+        settings (a category that will be hashed), or None."""
+        return None
+
     # ----------------------------------------------------------- make prepare, instances.json
 
     def accepts_cell(self, value: str) -> bool:
@@ -152,6 +162,13 @@ class FeatureKind(ABC):
     def training_warning(self, column: str, stats: DataStats, description: str) -> str | None:
         """A warning about a column whose statistics will train badly, or None."""
         return None
+
+    def encoding_notes(
+        self, columns: Columns, schema: Schema, stats: DataStats, hp: HParams
+    ) -> list[str]:
+        """Lines the trainer logs as it builds a model, on how the statistics made it encode a
+        column (a category hashed, with its counts)."""
+        return []
 
     # ------------------------------------------------------- training: TensorFlow, Keras
 

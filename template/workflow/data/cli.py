@@ -123,7 +123,9 @@ def run(args: argparse.Namespace) -> list[str]:
     if args.command == "describe":
         return [describe(args.input).table(args.top)]
     if args.command == "schema":
-        proposal = propose_schema(describe(args.input), args.label or project_schema().label)
+        proposal = propose_schema(
+            describe(args.input), args.label or project_schema().label, project_schema()
+        )
         if args.write:
             Path(args.write).write_text(proposal.answers_yaml())
         return [proposal_text(proposal, args.input, args.write, args.copier)]

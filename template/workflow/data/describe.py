@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Collection
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from trainer.kinds import DATETIME, KINDS, NUMERIC, FeatureKind, recognize
+from trainer.kinds import CATEGORICAL, DATETIME, KINDS, NUMERIC, FeatureKind, recognize
 from workflow.data.reading import read_csv
 from workflow.data.settings import settings
 
@@ -20,6 +21,7 @@ class ColumnStats:
     name: str
     missing_tokens: Collection[str]
     max_distinct: int  # distinct values counted before the column counts as high-cardinality
+    max_words: float = math.inf  # words a value holds on average, beyond which it is free text
     count: int = 0  # values present
     missing: int = 0
     whole: bool = True  # every present number is a whole one
@@ -28,6 +30,11 @@ class ColumnStats:
     total: float = 0.0
     values: Counter = field(default_factory=Counter)
     too_many: bool = False  # more than max_distinct distinct values: `values` was dropped
+    # Past max_distinct, the values counted until then (a bounded set), to see whether one comes
+    # back: a column of many values that repeat (an id of customers) is no column of row ids.
+    first_values: frozenset[str] = frozenset()
+    repeated: bool = False  # a present value occurs twice
+    total_words: int = 0  # whitespace-separated words of the present values
     refused_by: set[str] = field(default_factory=set)  # kinds that a present value is not of
 
     def add(self, value: str) -> None:
@@ -45,11 +52,16 @@ class ColumnStats:
             self.maximum = max(self.maximum, number)
             self.total += number
             self.whole = self.whole and number.is_integer() and "." not in value
+        self.total_words += len(value.split())
         if not self.too_many:
+            self.repeated = self.repeated or value in self.values
             self.values[value] += 1
             if len(self.values) > self.max_distinct:
                 self.too_many = True
+                self.first_values = frozenset(self.values)
                 self.values = Counter()
+        elif not self.repeated:
+            self.repeated = value in self.first_values
 
     @property
     def numeric(self) -> bool:
@@ -71,11 +83,31 @@ class ColumnStats:
         return None if self.too_many else len(self.values)
 
     @property
+    def all_distinct(self) -> bool:
+        """No value repeats (past max_distinct values: none of those counted came back)."""
+        return not self.repeated
+
+    @property
+    def words(self) -> float:
+        """Whitespace-separated words a present value holds, on average."""
+        return self.total_words / self.count if self.count else 0.0
+
+    @property
+    def id_named(self) -> bool:
+        """A word of its name marks an identifier (config/data.yaml's id_words)."""
+        return bool(name_words(self.name) & settings().id_words)
+
+    def proposed_kind(self) -> FeatureKind:
+        """The feature kind `make schema` proposes for the column (trainer/kinds): an identifier
+        is a category, whatever its values (a customer's number is no quantity)."""
+        return CATEGORICAL if self.id_named else recognize(self)
+
+    @property
     def kind(self) -> str:
-        """The feature kind `make schema` would propose for the column (trainer/kinds)."""
+        """The name of the kind `make schema` would propose for the column."""
         if self.count == 0:
             return "empty"
-        return recognize(self).name
+        return self.proposed_kind().name
 
     def summary(self, top: int) -> str:
         if self.count == 0:
@@ -118,12 +150,20 @@ class Description:
         return "\n".join(lines)
 
 
+def name_words(name: str) -> set[str]:
+    """'listing_id' -> {'listing', 'id'}; 'saleDate' -> {'sale', 'date'}."""
+    return {word.lower() for word in re.split(r"[_\W]+|(?<=[a-z0-9])(?=[A-Z])", name) if word}
+
+
 def describe(path: str | os.PathLike) -> Description:
     """One pass over a CSV file: per column, counts, missing values, ranges, top categories."""
     with ExitStack() as stack:
         csv_file = read_csv(path, stack)
-        tokens, max_distinct = settings().missing_tokens, settings().max_distinct
-        columns = [ColumnStats(name, tokens, max_distinct) for name in csv_file.header]
+        config = settings()
+        columns = [
+            ColumnStats(name, config.missing_tokens, config.max_distinct, config.max_words)
+            for name in csv_file.header
+        ]
         rows = 0
         for _, fields in csv_file.rows():
             rows += 1

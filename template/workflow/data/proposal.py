@@ -4,18 +4,18 @@ answers that apply it."""
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass, field
 
 from trainer.csv_reader import DataError
-from trainer.kinds import DATETIME, KINDS, recognize
+from trainer.kinds import DATETIME, KINDS
 from trainer.kinds.datetime import FORMATS
-from workflow.data.describe import ColumnStats, Description
+from trainer.schema import Schema
+from workflow.data.describe import ColumnStats, Description, name_words
 from workflow.data.reading import USABLE_NAME
 from workflow.data.settings import settings
 
-# The proposal's thresholds (MAX_DISTINCT, TIME_WORDS, ID_WORDS, MAX_INTEGER_CLASSES,
+# The proposal's thresholds (MAX_DISTINCT, MAX_WORDS, TIME_WORDS, ID_WORDS, MAX_INTEGER_CLASSES,
 # MAX_SENSIBLE_CLASSES) are the settings in config/data.yaml's schema_proposal.
 
 
@@ -28,6 +28,7 @@ class Proposal:
     task_reason: str
     features: dict[str, list[str]]  # kind name -> its columns, for every kind of KINDS
     left_out: dict[str, str]  # column -> why it is not a feature
+    notes: dict[str, str] = field(default_factory=dict)  # feature -> what its kind says of it
     warnings: list[str] = field(default_factory=list)
 
     def answers(self) -> dict[str, object]:
@@ -54,18 +55,13 @@ class Proposal:
         return " ".join(parts)
 
 
-def _name_words(name: str) -> set[str]:
-    """'listing_id' -> {'listing', 'id'}; 'saleDate' -> {'sale', 'date'}."""
-    return {word.lower() for word in re.split(r"[_\W]+|(?<=[a-z0-9])(?=[A-Z])", name) if word}
-
-
 def _left_out_reason(stats: ColumnStats) -> str | None:
     """Why a column should not be a feature, or None when it looks like one. The first rule
     that applies gives the reason; the last are those of the kind it would be (trainer/kinds)."""
     rows = stats.count + stats.missing
-    words = _name_words(stats.name)
+    words = name_words(stats.name)
     config = settings()
-    kind = recognize(stats)
+    kind = stats.proposed_kind()
     rules = (
         (
             not USABLE_NAME.fullmatch(stats.name),
@@ -80,7 +76,8 @@ def _left_out_reason(stats: ColumnStats) -> str | None:
             "a date or time (when a row was recorded, not what it is), not in ISO 8601 "
             f"({FORMATS}), which a datetime feature takes",
         ),
-        (bool(words & config.id_words), "an identifier"),
+        # An identifier whose values repeat is a category (kind, above); one per row names rows.
+        (stats.id_named and stats.all_distinct, "an identifier, a different value in every row"),
     )
     why = next((why for applies, why in rules if applies), None)
     return why or kind.left_out_reason(stats)
@@ -105,8 +102,10 @@ def _too_many_classes(target: ColumnStats) -> list[str]:
     ]
 
 
-def propose_schema(description: Description, label: str) -> Proposal:
-    """Features of each kind for `label`, from a description of the CSV file."""
+def propose_schema(description: Description, label: str, schema: Schema) -> Proposal:
+    """Features of each kind for `label`, from a description of the CSV file; `schema`, the
+    project's, gives the kinds' settings (a category with more values than its max_vocabulary
+    is noted as hashed)."""
     if label not in (c.name for c in description.columns):
         names = ", ".join(c.name for c in description.columns)
         raise DataError(
@@ -131,18 +130,22 @@ def propose_schema(description: Description, label: str) -> Proposal:
                 "`make prepare` and training refuse it; choose another label (LABEL=...)"
             )
     features: dict[str, list[str]] = {kind.name: [] for kind in KINDS}
-    left_out = {}
+    left_out, notes = {}, {}
     for stats in description.columns:
         if stats.name == label:
             continue
         why = _left_out_reason(stats)
         if why:
             left_out[stats.name] = why
-        else:
-            features[recognize(stats).name].append(stats.name)
+            continue
+        kind = stats.proposed_kind()
+        features[kind.name].append(stats.name)
+        note = kind.proposal_note(stats, schema)
+        if note:
+            notes[stats.name] = note
     if not any(features.values()):
         raise DataError(f"{description.path}: no column looks usable as a feature of '{label}'")
-    return Proposal(label, task_type, reason, features, left_out, warnings)
+    return Proposal(label, task_type, reason, features, left_out, notes, warnings)
 
 
 def proposal_text(proposal: Proposal, path: str, data_file: str | None, copier: str) -> str:
@@ -154,6 +157,8 @@ def proposal_text(proposal: Proposal, path: str, data_file: str | None, copier: 
             for kind in KINDS
         ),
     ]
+    for column, note in proposal.notes.items():
+        lines.append(f"  {'note':<22}{column}: {note}")
     for column, why in proposal.left_out.items():
         lines.append(f"  left out              {column}: {why}")
     lines += [f"warning: {warning}" for warning in proposal.warnings]

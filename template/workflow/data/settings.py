@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ class Settings:
     max_distinct: int
     max_integer_classes: int
     max_sensible_classes: int
+    max_words: float
     time_words: frozenset[str]
     id_words: frozenset[str]
 
@@ -42,6 +44,10 @@ def _strings(value: object) -> bool:
 
 def _whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _above_zero(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < math.inf
 
 
 def _fraction(value: object) -> bool:
@@ -63,6 +69,7 @@ SETTINGS = {
             ("max_distinct", "max_integer_classes", "max_sensible_classes"),
             ("a whole number above 0", _whole),
         ),
+        "max_words": ("a number above 0", _above_zero),
         **dict.fromkeys(("time_words", "id_words"), ("a list of words", _strings)),
     },
 }
@@ -116,6 +123,7 @@ def load_settings(path: Path = CONFIG_FILE) -> Settings:
         max_distinct=proposal["max_distinct"],
         max_integer_classes=proposal["max_integer_classes"],
         max_sensible_classes=proposal["max_sensible_classes"],
+        max_words=proposal["max_words"],
         time_words=frozenset(word.lower() for word in proposal["time_words"]),
         id_words=frozenset(word.lower() for word in proposal["id_words"]),
     )
