@@ -107,9 +107,10 @@ def test_every_model_type_serves_alike_in_the_prediction_images_tensorflow(
 def test_a_regression_with_missing_values_serves_alike_through_make(
     template, tmp_path, serving_venv
 ):
-    """Numbers, categories and a date, each with missing values: the date is parsed and
-    encoded by the model's own ops, and the agent's id (40 values, more than max_vocabulary)
-    hashed by them, which must compute alike in both TensorFlows."""
+    """Numbers, categories and a date, each with missing values, in wide_deep: the date is
+    parsed and encoded by the model's own ops, the agent's id (40 values, more than
+    max_vocabulary) hashed by them, and the numbers put in quantile buckets (a missing one in
+    its own) and crossed, which must compute alike in both TensorFlows."""
     project = render(
         template,
         tmp_path / "houses",
@@ -120,6 +121,8 @@ def test_a_regression_with_missing_values_serves_alike_through_make(
         datetime_features=["listing_date"],
         categorical_features=["city", "agent_id"],
         max_vocabulary=10,
+        model_type="wide_deep",
+        numeric_buckets=4,
     )
     write_houses(project / "data/houses.csv")
     make = ["make", "--silent", f"VENV={VENV_BIN.parent}"]
@@ -141,7 +144,7 @@ def test_a_regression_with_missing_values_serves_alike_through_make(
     }
     use_serving_venv(project, serving_venv)
     result = run([*make, "train", "parity-check", "TRAINER_ARGS=--num-epochs 1"], cwd=project)
-    assert "hashed into 1024 bins" in result.stderr + result.stdout
+    assert "hashed into 8192 bins" in result.stderr + result.stdout
     assert "Parity holds for outputs/local/model on 3 instance(s)" in result.stdout
     assert max_difference(result.stdout, "predictions") <= 1e-5
 

@@ -85,7 +85,9 @@ def test_the_model_logs_each_hashed_column_with_its_counts(caplog):
         hashed={"customer": 300},
     )
     with caplog.at_level(logging.INFO):
-        model.build_model(_schema(100), stats, HParams(model_type="wide_deep", hash_bins=512))
+        model.build_model(
+            _schema(100), stats, HParams(model_type="wide_deep", hash_bins=512, numeric_buckets=0)
+        )
     assert (
         caplog.messages.count(
             "The categorical feature 'customer' has 300 distinct values in 900 training rows, more "
