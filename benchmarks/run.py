@@ -100,6 +100,7 @@ def main() -> None:
         ("first_model.py", from_template, []),
         ("staging.py", [], ["--repeats", "5", "--size-mb", "100"]),
         ("sharding.py", [], ["--repeats", "3"]),
+        ("feature_kinds.py", [], []),
     ]
     printed: list[str] = []  # what is printed, for the results file
 

@@ -41,6 +41,7 @@ def test_every_benchmark_runs_and_writes_its_tables_into_the_readme(tmp_path):
         "### 5. Time to first model",
         "### 6. Staging upload",
         "### 7. Shards and the stats file",
+        "### 8. What the feature kinds are worth",
     ):
         assert heading in result.stdout, result.stdout
     assert "| **total: copier copy to a served prediction** |" in result.stdout

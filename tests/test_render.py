@@ -50,6 +50,11 @@ def _matrix() -> list:
             REGRESSION | {"numeric_features": [], "model_type": "linear"},
             id="regression-categorical-only",
         ),
+        # Both of the release's options off, as the update leaves a project made before it.
+        pytest.param(
+            {"model_type": "wide_deep", "numeric_buckets": 0, "max_vocabulary": 0},
+            id="classification-wide_deep-options-off",
+        ),
     ]
     return cases
 
