@@ -22,7 +22,17 @@ import pytest
 
 from test_update import answers, append, edit, files_with_conflict_markers, git, replace_once
 
-from conftest import ROOT, TEMPLATE_TAG, VENV_BIN, copier_config, render, run, snapshot_template
+from conftest import (
+    QUALITY_TESTS,
+    ROOT,
+    TEMPLATE_TAG,
+    VENV_BIN,
+    copier_config,
+    leaving_out,
+    render,
+    run,
+    snapshot_template,
+)
 
 V1_COMMIT = "0b13505"  # the v1.0.0 release: in every clone's history, whether or not tags travel
 V1 = "v1.0.0"
@@ -243,7 +253,8 @@ def test_the_updated_project_passes_its_tests_and_lint(moved, tmp_path):
     # A copy, so that the caches and outputs of these runs stay out of the other tests' project.
     checked = shutil.copytree(project, tmp_path / "project")
     run(["make", "lint", f"VENV={VENV_BIN.parent}"], cwd=checked)
-    run([str(VENV_BIN / "python"), "-m", "pytest", "-n", "0", "-q"], cwd=checked)
+    quality = leaving_out(checked, QUALITY_TESTS).split()
+    run([str(VENV_BIN / "python"), "-m", "pytest", "-n", "0", "-q", *quality], cwd=checked)
 
 
 @pytest.mark.parametrize(
