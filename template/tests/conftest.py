@@ -125,25 +125,33 @@ def data_dir(tmp_path_factory) -> Path:
     return directory
 
 
-@pytest.fixture(scope="session")
-def trained(data_dir, tmp_path_factory):
-    """A model trained for a few epochs (seconds on 400 rows) and exported, as
-    `python -m trainer.task` does it."""
+def train_in(job_dir: Path, data: Path, hp: HParams, schema: Schema = SCHEMA, seed: int | None = 0):
+    """`train_and_evaluate` on `data`'s train.csv and eval.csv, with its outputs in `job_dir` as
+    `python -m trainer.task --job-dir` lays them out; seeded (the same weights and shuffles on
+    every run) unless `seed` is None."""
     # TensorFlow only for the tests that train: `pytest tests/test_cloud.py` never waits for it.
     import keras  # noqa: PLC0415
 
     from trainer import model  # noqa: PLC0415
 
-    keras.utils.set_random_seed(0)  # the same weights and shuffles on every run
-    job_dir = tmp_path_factory.mktemp("job")
-    result = model.train_and_evaluate(
-        SCHEMA,
-        [str(data_dir / "train.csv")],
-        [str(data_dir / "eval.csv")],
-        HParams(num_epochs=8, batch_size=32, early_stopping_patience=0),
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    return model.train_and_evaluate(
+        schema,
+        [str(data / "train.csv")],
+        [str(data / "eval.csv")],
+        hp,
         model_dir=str(job_dir / "model"),
         checkpoint_dir=str(job_dir / "checkpoints"),
         tensorboard_dir=str(job_dir / "logs"),
         metrics_path=str(job_dir / "metrics.json"),
     )
-    return result, job_dir
+
+
+@pytest.fixture(scope="session")
+def trained(data_dir, tmp_path_factory):
+    """A model trained for a few epochs (seconds on 400 rows) and exported, as
+    `python -m trainer.task` does it."""
+    job_dir = tmp_path_factory.mktemp("job")
+    hp = HParams(num_epochs=8, batch_size=32, early_stopping_patience=0)
+    return train_in(job_dir, data_dir, hp), job_dir

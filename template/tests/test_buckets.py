@@ -21,6 +21,8 @@ from trainer.kinds.numeric import (
 )
 from trainer.schema import Schema
 
+from conftest import train_in
+
 PERCENTS = np.arange(1, MAX_BUCKETS)
 
 
@@ -95,11 +97,6 @@ def _neighbourhood_prices(path, rows: int, seed: int) -> None:
 
 
 def _held_out_rmse(data, job_dir, buckets: int) -> float:
-    import keras  # noqa: PLC0415 -- only the tests that train need it
-
-    from trainer import model  # noqa: PLC0415
-
-    keras.utils.set_random_seed(0)
     schema = Schema(label="price", task_type="regression", numeric=("lat", "lon", "noise"))
     hp = HParams(
         model_type="wide_deep",
@@ -108,17 +105,7 @@ def _held_out_rmse(data, job_dir, buckets: int) -> float:
         early_stopping_patience=0,
         numeric_buckets=buckets,
     )
-    result = model.train_and_evaluate(
-        schema,
-        [str(data / "train.csv")],
-        [str(data / "eval.csv")],
-        hp,
-        model_dir=str(job_dir / "model"),
-        checkpoint_dir=str(job_dir / "checkpoints"),
-        tensorboard_dir=str(job_dir / "logs"),
-        metrics_path=str(job_dir / "metrics.json"),
-    )
-    return result.metrics["rmse"]
+    return train_in(job_dir, data, hp, schema).metrics["rmse"]
 
 
 @pytest.mark.parametrize("buckets", [10])

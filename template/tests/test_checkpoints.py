@@ -13,6 +13,8 @@ from trainer import checkpoints, inputs, model
 from trainer.features import SCHEMA
 from trainer.hparams import HParams
 
+from conftest import train_in
+
 HP = HParams(num_epochs=3, batch_size=64, early_stopping_patience=0)
 
 
@@ -29,16 +31,7 @@ def save_state_after_epochs(data_dir, checkpoint_dir, epochs: int, hp: HParams):
 
 
 def train(data_dir, job_dir, hp: HParams) -> model.TrainingResult:
-    return model.train_and_evaluate(
-        SCHEMA,
-        [str(data_dir / "train.csv")],
-        [str(data_dir / "eval.csv")],
-        hp,
-        model_dir=str(job_dir / "model"),
-        checkpoint_dir=str(job_dir / "checkpoints"),
-        tensorboard_dir=str(job_dir / "logs"),
-        metrics_path=str(job_dir / "metrics.json"),
-    )
+    return train_in(job_dir, data_dir, hp, seed=None)
 
 
 def test_a_restarted_job_goes_on_after_the_saved_epoch(data_dir, tmp_path, caplog):

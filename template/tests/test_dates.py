@@ -17,6 +17,8 @@ from trainer.kinds.datetime import DATETIME, days_since_1970, parse
 from trainer.schema import Schema
 from trainer.stats import DataStats
 
+from conftest import train_in
+
 MEAN, STD = 19_000.0, 400.0
 EPOCH = datetime.date(1970, 1, 1)
 
@@ -113,22 +115,8 @@ def _seasonal_table(path, rows: int, seed: int) -> None:
 
 
 def _held_out_rmse(schema, data, job_dir) -> float:
-    import keras  # noqa: PLC0415 -- only the tests that train need it
-
-    from trainer import model  # noqa: PLC0415
-
-    keras.utils.set_random_seed(0)
-    result = model.train_and_evaluate(
-        schema,
-        [str(data / "train.csv")],
-        [str(data / "eval.csv")],
-        HParams(model_type="dnn", num_epochs=10, batch_size=64, early_stopping_patience=0),
-        model_dir=str(job_dir / "model"),
-        checkpoint_dir=str(job_dir / "checkpoints"),
-        tensorboard_dir=str(job_dir / "logs"),
-        metrics_path=str(job_dir / "metrics.json"),
-    )
-    return result.metrics["rmse"]
+    hp = HParams(model_type="dnn", num_epochs=10, batch_size=64, early_stopping_patience=0)
+    return train_in(job_dir, data, hp, schema).metrics["rmse"]
 
 
 def test_a_date_feature_cuts_the_error_on_a_seasonal_label_to_a_third(tmp_path):

@@ -20,7 +20,7 @@ from trainer.schema import Schema
 from trainer.stats import DataStats, StatsFile
 from workflow import split_stats
 
-from conftest import synthetic_rows, write_csv
+from conftest import synthetic_rows, train_in, write_csv
 
 
 def _schema(max_vocabulary: int) -> Schema:
@@ -160,28 +160,14 @@ def _orders_table(path, rows_per_customer: int, seed: int) -> None:
 
 
 def _held_out_rmse(schema, data, job_dir) -> float:
-    import keras  # noqa: PLC0415 -- only the tests that train need it
-
-    from trainer import model  # noqa: PLC0415
-
-    keras.utils.set_random_seed(0)
-    result = model.train_and_evaluate(
-        schema,
-        [str(data / "train.csv")],
-        [str(data / "eval.csv")],
-        HParams(
-            model_type="dnn",
-            num_epochs=4,
-            batch_size=32,
-            hash_bins=8192,  # a bin for most customers: few share one
-            early_stopping_patience=0,
-        ),
-        model_dir=str(job_dir / "model"),
-        checkpoint_dir=str(job_dir / "checkpoints"),
-        tensorboard_dir=str(job_dir / "logs"),
-        metrics_path=str(job_dir / "metrics.json"),
+    hp = HParams(
+        model_type="dnn",
+        num_epochs=4,
+        batch_size=32,
+        hash_bins=8192,  # a bin for most customers: few share one (the default)
+        early_stopping_patience=0,
     )
-    return result.metrics["rmse"]
+    return train_in(job_dir, data, hp, schema).metrics["rmse"]
 
 
 def test_a_hashed_id_cuts_the_error_on_a_label_that_depends_on_it_by_60_percent(tmp_path):
