@@ -114,6 +114,10 @@ class FeatureKind(ABC):
     # how a column of the kind is read (rendered in trainer/features.py from the copier answers).
     settings: tuple[tuple[str, int], ...] = ()
     value_words: str  # a value of the kind, in messages: "a number"
+    # A regular expression that a present value of the kind matches whole, as both Python and
+    # RE2 (TensorFlow's, BigQuery's) read it: the prepare in BigQuery checks cells with it.
+    # None: any text.
+    cell_pattern: str | None = None
     instance_missing: str  # a missing value in instances.json, as JSON: "null"
 
     @property

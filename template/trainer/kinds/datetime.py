@@ -164,6 +164,7 @@ def encoding_layer() -> type:
 
 class Datetime(FeatureKind):
     name = "datetime"
+    cell_pattern = ISO_DATETIME  # with a day past its month's end, which `parse` refuses
     dtype = "string"
     statistics = ("days_mean", "days_variance", "has_time")
     value_words = f"an ISO 8601 date or date-time ({FORMATS})"

@@ -29,7 +29,7 @@ MAX_BUCKETS = 100
 SKETCH_CAPACITY = 1 << 16
 
 # A number as both Python and the trainer's TensorFlow read it: no "inf", no "1_000", no "0x1f".
-NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 class QuantileSketch:
@@ -194,6 +194,7 @@ class Numeric(FeatureKind):
     dtype = "float32"
     statistics = ("mean", "variance", "quantiles")
     value_words = "a number"
+    cell_pattern = NUMBER.pattern
     instance_missing = "null"
 
     def recognizes(self, column: ColumnSummary) -> bool:

@@ -20,8 +20,14 @@ MISSING = "NA"
 class CleanReport:
     rows_read: int = 0
     rows_dropped: int = 0  # no label
-    normalised: Counter = field(default_factory=Counter)  # column -> missing tokens rewritten
-    trimmed: Counter = field(default_factory=Counter)  # column -> values stripped of spaces
+    # column -> missing tokens rewritten, values stripped of spaces: in the header's order
+    normalised: Counter = field(default_factory=Counter)
+    trimmed: Counter = field(default_factory=Counter)
+
+    def count_columns(self, header: list[str]) -> None:
+        """Reports the columns in the header's order, whichever row changes one first."""
+        self.normalised.update(dict.fromkeys(header, 0))
+        self.trimmed.update(dict.fromkeys(header, 0))
 
     def lines(self, path: str, label: str) -> list[str]:
         kept = self.rows_read - self.rows_dropped
@@ -29,14 +35,14 @@ class CleanReport:
             f"{path}: {self.rows_read} rows read, {self.rows_dropped} dropped "
             f"(no '{label}' value), {kept} kept"
         ]
-        if self.normalised:
-            per_column = ", ".join(f"{c} {n}" for c, n in self.normalised.items())
+        if self.normalised.total():
+            per_column = ", ".join(f"{c} {n}" for c, n in self.normalised.items() if n)
             out.append(
                 f"  {sum(self.normalised.values())} missing value(s) written as {MISSING}: "
                 f"{per_column}"
             )
-        if self.trimmed:
-            per_column = ", ".join(f"{c} {n}" for c, n in self.trimmed.items())
+        if self.trimmed.total():
+            per_column = ", ".join(f"{c} {n}" for c, n in self.trimmed.items() if n)
             out.append(f"  {sum(self.trimmed.values())} value(s) stripped of spaces: {per_column}")
         return out
 
@@ -53,6 +59,7 @@ def _clean(
     csv_file: CsvFile, label_index: int, report: CleanReport
 ) -> Iterator[tuple[int, list[str]]]:
     header = csv_file.header
+    report.count_columns(header)
     tokens = settings().missing_tokens
     for line, fields in csv_file.rows():
         report.rows_read += 1

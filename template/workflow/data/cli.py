@@ -11,6 +11,7 @@ from pathlib import Path
 
 from trainer.csv_reader import DataError
 from workflow import shards
+from workflow.bigquery import is_remote
 from workflow.data.clean import CleanReport, clean_rows
 from workflow.data.describe import describe
 from workflow.data.prepare import prepare
@@ -88,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     label_flag(prepare)
     split_flags(prepare)
     prepare.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="BigQuery sources: print the bytes each query would scan and their price, and "
+        "send nothing else",
+    )
+    prepare.add_argument(
         "--instances",
         metavar="FILE",
         help="where the instances for `make predict` go (default: OUT_DIR/instances.json)",
@@ -129,7 +136,17 @@ def run(args: argparse.Namespace) -> list[str]:
         if args.write:
             Path(args.write).write_text(proposal.answers_yaml())
         return [proposal_text(proposal, args.input, args.write, args.copier)]
+    if args.command == "prepare" and is_remote(args.input):
+        # google-cloud-bigquery takes a second to import: only the prepare in BigQuery needs it.
+        from workflow.bigquery.prepare import prepare as prepare_in_bigquery  # noqa: PLC0415
+
+        return prepare_in_bigquery(args)
     if args.command == "prepare":
+        if args.dry_run:
+            raise DataError(
+                f"{args.input}: --dry-run prices the prepare of a BigQuery source (bq:// or "
+                "gs://); a local file is prepared here, at no cost"
+            )
         return prepare(args)
     with ExitStack() as stack:
         csv_file = read_csv(args.input, stack)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from trainer.csv_reader import CsvFile, DataError
+from trainer.csv_reader import DataError
 from trainer.schema import Schema
 from workflow.data.clean import MISSING
 from workflow.data.swap import Staging
@@ -22,11 +22,11 @@ class InstancePicker:
 
     def __init__(self, label_index: int, count: int = INSTANCE_COUNT):
         self.label_index, self.count = label_index, count
-        self.firsts: list[tuple[int, list[str]]] = []
-        self.others: list[tuple[int, list[str]]] = []
+        self.firsts: list[tuple[int | None, list[str]]] = []
+        self.others: list[tuple[int | None, list[str]]] = []
         self.labels: set[str] = set()
 
-    def add(self, line: int, fields: list[str]) -> None:
+    def add(self, line: int | None, fields: list[str]) -> None:
         if len(self.firsts) == self.count:
             return
         if fields[self.label_index] not in self.labels:
@@ -36,33 +36,37 @@ class InstancePicker:
             self.others.append((line, fields))
 
     @property
-    def rows(self) -> list[tuple[int, list[str]]]:
+    def rows(self) -> list[tuple[int | None, list[str]]]:
         return (self.firsts + self.others)[: self.count]
 
 
-def to_instance(csv_file: CsvFile, line: int, fields: list[str], schema: Schema) -> dict:
+def to_instance(
+    path: str, header: list[str], line: int | None, fields: list[str], schema: Schema
+) -> dict:
     """A cleaned row as the serving signature takes it: every feature, in the file's column
     order, each value as its kind writes it (trainer/kinds). A missing number is null; a missing
     category is "" (the signature refuses null for a string, and a missing key)."""
     kinds = schema.feature_kinds
     instance: dict[str, object] = {}
-    for name, value in zip(csv_file.header, fields, strict=True):
+    for name, value in zip(header, fields, strict=True):
         if name not in kinds:
             continue
         try:
             instance[name] = kinds[name].instance_value(None if value == MISSING else value)
         except ValueError as err:
+            where = path if line is None else f"{path}, line {line}"
             raise DataError(
-                f"{csv_file.path}, line {line}: column '{name}' has {err}, but the project's "
+                f"{where}: column '{name}' has {err}, but the project's "
                 f"schema reads it as {kinds[name].value_words}"
             ) from None
     return instance
 
 
 def write_instances(
-    csv_file: CsvFile,
+    path: str,
+    header: list[str],
     picked: InstancePicker,
-    source: Path,
+    source: Path | str,
     target: Path,
     *,
     schema: Schema,
@@ -70,7 +74,7 @@ def write_instances(
 ) -> str:
     """Writes the rows `picked` from the prepared `source` to `target` (at the staging's switch),
     one JSON object a line, as `make predict` sends them. Returns the report's line."""
-    instances = [to_instance(csv_file, line, fields, schema) for line, fields in picked.rows]
+    instances = [to_instance(path, header, line, fields, schema) for line, fields in picked.rows]
     with staging.open(target) as f:
         f.writelines(json.dumps(instance, allow_nan=False) + "\n" for instance in instances)
     return f"{target}: {len(instances)} instance(s) from {source}, for `make predict`"

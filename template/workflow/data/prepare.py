@@ -12,6 +12,7 @@ from pathlib import Path
 from trainer.csv_reader import CsvFile, DataError, missing_columns
 from trainer.kinds import KINDS
 from trainer.schema import Schema
+from workflow.bigquery import MANIFEST_NAME
 from workflow.data.clean import MISSING, CleanReport, clean_rows
 from workflow.data.picking import InstancePicker, write_instances
 from workflow.data.reading import USABLE_NAME, column_index, project_schema, read_csv
@@ -28,22 +29,23 @@ def _schema_fix(path: str) -> str:
     )
 
 
-def check_columns(csv_file: CsvFile, schema: Schema, label: str) -> None:
+def check_columns(path: str, header: list[str], schema: Schema, label: str) -> None:
     """Before anything is written: the label is the schema's, and every column the schema
-    declares is in the header under a name the trainer can use."""
+    declares is in the header (of the file, or the table, at `path`) under a name the trainer
+    can use."""
     if label != schema.label:
         raise DataError(
             f"--label {label}: the project's schema (trainer/features.py) reads the label "
             f"'{schema.label}'; apply the proposal of `make schema "
-            f"RAW_DATA={shlex.quote(csv_file.path)} LABEL={label}` first (copier update), then "
+            f"RAW_DATA={shlex.quote(path)} LABEL={label}` first (copier update), then "
             "prepare without --label"
         )
-    if label not in csv_file.header:
+    if label not in header:
         raise DataError(
-            f"{csv_file.path}: the label column '{label}' is not in the header "
-            f"({', '.join(csv_file.header)}); {_schema_fix(csv_file.path)}"
+            f"{path}: the label column '{label}' is not in the header "
+            f"({', '.join(header)}); {_schema_fix(path)}"
         )
-    missing = [name for name in schema.columns if name not in csv_file.header]
+    missing = [name for name in schema.columns if name not in header]
     if missing:
         # A declared column under a name the trainer cannot use ('bill length', 'se-x').
         def letters(name: str) -> str:
@@ -51,7 +53,7 @@ def check_columns(csv_file: CsvFile, schema: Schema, label: str) -> None:
 
         renames = {
             wanted: name
-            for name in csv_file.header
+            for name in header
             if not USABLE_NAME.fullmatch(name)
             for wanted in missing
             if letters(wanted) == letters(name)
@@ -61,12 +63,12 @@ def check_columns(csv_file: CsvFile, schema: Schema, label: str) -> None:
             for wanted, name in renames.items()
         ]
         if set(missing) - set(renames):
-            fixes.append(_schema_fix(csv_file.path))
-        raise missing_columns(csv_file.path, csv_file.header, missing, "; ".join(fixes))
+            fixes.append(_schema_fix(path))
+        raise missing_columns(path, header, missing, "; ".join(fixes))
     unusable = [name for name in schema.columns if not USABLE_NAME.fullmatch(name)]
     if unusable:
         raise DataError(
-            f"{csv_file.path}: column(s) {', '.join(repr(n) for n in unusable)} are not usable "
+            f"{path}: column(s) {', '.join(repr(n) for n in unusable)} are not usable "
             "names (letters, digits and underscores, starting with a letter: the serving "
             "signature names its inputs after them); rename them in the CSV file and in the "
             "schema (copier update)"
@@ -164,7 +166,7 @@ def prepare(args: argparse.Namespace) -> list[str]:
     instances = Path(args.instances or out_dir / "instances.json")
     with ExitStack() as stack:
         csv_file = read_csv(args.input, stack)
-        check_columns(csv_file, schema, label)
+        check_columns(csv_file.path, csv_file.header, schema, label)
         key_index = column_index(csv_file, args.key, "key") if args.key else None
         splitter = Splitter(percents, key_index)
         splits = [name for _, name in splitter.cuts]
@@ -196,7 +198,8 @@ def prepare(args: argparse.Namespace) -> list[str]:
             *report.lines(args.input, label),
             *split_lines(result),
             write_instances(
-                csv_file,
+                csv_file.path,
+                csv_file.header,
                 picker,
                 result[source][0][0],
                 instances,
@@ -205,5 +208,7 @@ def prepare(args: argparse.Namespace) -> list[str]:
             ),
         ]
         lines += split_stats.write_for_split(result, out_dir, schema, staging)
+        if (out_dir / MANIFEST_NAME).exists():  # the cloud jobs read this split from now on
+            staging.remove(out_dir / MANIFEST_NAME)
         staging.switch()
     return lines

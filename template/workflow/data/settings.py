@@ -7,6 +7,7 @@ import functools
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,25 @@ HASH_BUCKETS = 100
 
 
 @dataclass(frozen=True)
+class BigQuerySettings:
+    """config/data.yaml's bigquery section: the prepare in BigQuery (workflow/bigquery/)."""
+
+    price_per_tib_usd: float
+    price_checked: str
+    maximum_bytes_billed: int
+    work_dataset: str
+
+
+# A project whose config/data.yaml predates the section (and whose team kept it out) gets these.
+BIGQUERY_DEFAULTS = {
+    "price_per_tib_usd": 6.25,
+    "price_checked": "2026-12-07",
+    "maximum_bytes_billed": 1024**4,
+    "work_dataset": "prepare_work",
+}
+
+
+@dataclass(frozen=True)
 class Settings:
     """config/data.yaml, checked: its comments say what each setting does."""
 
@@ -36,6 +56,7 @@ class Settings:
     max_words: float
     time_words: frozenset[str]
     id_words: frozenset[str]
+    bigquery: BigQuerySettings
 
 
 def _strings(value: object) -> bool:
@@ -72,7 +93,20 @@ SETTINGS = {
         "max_words": ("a number above 0", _above_zero),
         **dict.fromkeys(("time_words", "id_words"), ("a list of words", _strings)),
     },
+    "bigquery": {
+        "price_per_tib_usd": ("a number above 0", _above_zero),
+        "price_checked": ("a date, YYYY-MM-DD", lambda v: DATE.fullmatch(str(v)) is not None),
+        "maximum_bytes_billed": ("a whole number above 0", _whole),
+        "work_dataset": (
+            "a dataset name: letters, digits and underscores",
+            lambda v: isinstance(v, str) and DATASET.fullmatch(v) is not None,
+        ),
+    },
 }
+# Sections a project may lack: they came in a later release (with their values above).
+OPTIONAL = {"bigquery": BIGQUERY_DEFAULTS}
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+DATASET = re.compile(r"[A-Za-z0-9_]{1,1024}")
 
 
 def _checked(content: object, spec: dict, shown: str, prefix: str = "") -> dict:
@@ -87,6 +121,8 @@ def _checked(content: object, spec: dict, shown: str, prefix: str = "") -> dict:
             f"{', '.join(prefix + key for key in spec)})"
         )
     for key, kind in spec.items():
+        if key not in content and not prefix and key in OPTIONAL:
+            content[key] = dict(OPTIONAL[key])
         if key not in content:
             raise DataError(f"{shown}: the setting '{prefix}{key}' is missing")
         if isinstance(kind, dict):
@@ -126,6 +162,12 @@ def load_settings(path: Path = CONFIG_FILE) -> Settings:
         max_words=proposal["max_words"],
         time_words=frozenset(word.lower() for word in proposal["time_words"]),
         id_words=frozenset(word.lower() for word in proposal["id_words"]),
+        bigquery=BigQuerySettings(
+            price_per_tib_usd=content["bigquery"]["price_per_tib_usd"],
+            price_checked=str(content["bigquery"]["price_checked"]),
+            maximum_bytes_billed=content["bigquery"]["maximum_bytes_billed"],
+            work_dataset=content["bigquery"]["work_dataset"],
+        ),
     )
 
 

@@ -1,0 +1,250 @@
+"""`make prepare RAW_DATA=bq://PROJECT.DATASET.TABLE` (or 'gs://BUCKET/raw/*.csv'): the prepare
+where the data lives. BigQuery cleans and splits the rows as the local prepare does (the same
+rows in train and eval: workflow/bigquery/sql.py), checks them, and exports each split as CSV
+files straight into the project's bucket; nothing but counts and a few instances comes back.
+
+Order, so that a refusal changes nothing and a re-run is safe:
+1. the source's metadata, and its columns checked against the project's schema;
+2. unchanged since the last prepare (data/bigquery.json)? Then say so, and stop;
+3. a dry run of every query: the bytes and their price (`--dry-run` stops here);
+4. the checks' query, then one EXPORT DATA per file set, into a new folder of the bucket,
+   gs://BUCKET/data/bigquery/RUN/;
+5. the switch: data/bigquery.json (what the cloud jobs read) and data/instances.json replace the
+   previous ones, and the local split it supersedes is removed. Until then, the previous
+   prepare's files stay as they were.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from google.api_core import exceptions
+from google.cloud import bigquery, storage
+
+from trainer.csv_reader import DataError
+from trainer.schema import Schema
+from trainer.stats import STATS_FILE_NAME
+from workflow import shards
+from workflow.bigquery import MANIFEST_NAME, jobs, source
+from workflow.bigquery.checks import GroupChecks
+from workflow.bigquery.queries import Queries
+from workflow.cloud.settings import CloudSettings, load_settings, staged_uri
+from workflow.data.picking import write_instances
+from workflow.data.prepare import check_columns
+from workflow.data.reading import project_schema
+from workflow.data.settings import SPLITS, settings, split_percents
+from workflow.data.swap import Staging
+
+MANIFEST_FORMAT = 1
+WORK_TABLE_DAYS = 1
+LOADED_NOTE = " (about the files' size each: they are loaded first, which is free)"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One prepare, before anything is sent: the source, its queries, where the files go."""
+
+    args: argparse.Namespace
+    schema: Schema
+    cloud: CloudSettings
+    table: source.Table
+    queries: Queries
+    run: str  # the run's name: a UTC time
+    state: dict  # what the outputs depend on: unchanged, no new prepare
+
+    @property
+    def prefix(self) -> str:
+        return staged_uri(self.cloud.bucket, f"bigquery/{self.run}/")
+
+    @property
+    def splits(self) -> list[str]:
+        return list(self.queries.shards)
+
+    def exports(self) -> list[tuple[str, str, str]]:
+        """(split, EXPORT DATA, its files' URI pattern) for each file set."""
+        out = []
+        for split, count in self.queries.shards.items():
+            for shard in range(count) if count > 1 else [None]:
+                uri = export_uri(self.prefix, split, shard, count)
+                out.append((split, self.queries.export(uri, split, shard), uri))
+        return out
+
+    def steps(self) -> list[tuple[str, str]]:
+        """Every query, in the order it runs: (step, SQL)."""
+        return [("checks", self.queries.checks())] + [
+            (f"export-{split}", text) for split, text, _ in self.exports()
+        ]
+
+
+def prepare(args: argparse.Namespace) -> list[str]:
+    """The prepare in BigQuery of `args.input`, with the local prepare's flags; returns the
+    report's lines. A refusal (DataError) leaves every previous output as it was."""
+    cloud = load_settings(Path("config"))
+    client = jobs.connect(cloud)
+    plan = make_plan(args, cloud, client)
+    out_dir = Path(args.out_dir)
+    previous = read_manifest(out_dir / MANIFEST_NAME)
+    if previous and previous.get("state") == plan.state and not plan.table.is_view:
+        return [
+            f"{args.input}: unchanged since the prepare of {previous['run']} "
+            f"({previous['prefix']}); nothing was sent or changed"
+        ]
+    bq = jobs.Jobs(client, cloud, settings().bigquery, Path.cwd(), plan.table.location)
+    steps = plan.steps()
+    if plan.table.files is not None:
+        if args.dry_run:  # nothing loaded yet: each query will scan about the files' size
+            return [bq.cost_line([(step, plan.table.size) for step, _ in steps], LOADED_NOTE)]
+        load_files(bq, client, plan.table, cloud)
+    lines = [bq.cost_line([(step, bq.dry_run(step, text)) for step, text in steps])]
+    if args.dry_run:
+        return lines
+    checks = GroupChecks(args.input, plan.table.columns, plan.schema, plan.splits)
+    for group in bq.query("checks", steps[0][1]):
+        checks.add(group)
+    checks.finish(args.key)
+    written: dict[str, list[str]] = {split: [] for split in plan.splits}
+    for split, text, uri in plan.exports():
+        count = bq.export(f"export-{split}", text)
+        written[split] += [uri.replace("*", f"{i:012d}") for i in range(count)]
+    lines += [
+        *checks.report.lines(args.input, plan.schema.label),
+        *(
+            f"{plan.prefix}{split}-*.csv: {checks.rows[split]} rows "
+            f"({100 * checks.rows[split] / max(sum(checks.rows.values()), 1):.1f}%) in "
+            f"{len(written[split])} file(s)"
+            for split in plan.splits
+        ),
+    ]
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "run": plan.run,
+        "prefix": plan.prefix,
+        "state": plan.state,
+        "splits": {
+            split: {"files": files, "rows": checks.rows[split]} for split, files in written.items()
+        },
+        "bytes_billed": sum(size for _, size in bq.sent),
+    }
+    return lines + switch(plan, checks, manifest, out_dir)
+
+
+def make_plan(args: argparse.Namespace, cloud: CloudSettings, client: bigquery.Client) -> Plan:
+    """The source from its metadata, checked against the project's schema; its queries."""
+    schema = project_schema()
+    label = args.label or schema.label
+    percents = split_percents(args.train_fraction, args.eval_fraction, args.test_fraction)
+    data = settings()
+    run = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    if args.input.startswith("gs://"):
+        work_table = f"{cloud.project}.{data.bigquery.work_dataset}.raw_{run.lower()}"
+        storage_client = storage.Client(project=cloud.project)
+        table = source.files(args.input, storage_client, work_table, cloud.region)
+    else:
+        table = source.table(args.input, client)
+    check_columns(args.input, table.columns, schema, label)
+    if args.key and args.key not in table.columns:
+        raise DataError(
+            f"{args.input}: the key column '{args.key}' is not among its columns "
+            f"({', '.join(table.columns)})"
+        )
+    shard_counts = {"train": args.shards, "eval": args.eval_shards}
+    queries = Queries(
+        table=table,
+        schema=schema,
+        label=label,
+        tokens=data.missing_tokens,
+        percents=percents,
+        key=args.key,
+        shards={split: shard_counts.get(split, 1) for split in SPLITS if percents[split]},
+    )
+    state = {
+        "source": args.input,
+        "input": table.fingerprint,
+        "schema": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(schema).items()},
+        "label": label,
+        "missing_tokens": sorted(data.missing_tokens),
+        "percents": percents,
+        "key": args.key,
+        "shards": queries.shards,
+    }
+    return Plan(args, schema, cloud, table, queries, run, state)
+
+
+def switch(plan: Plan, checks: GroupChecks, manifest: dict, out_dir: Path) -> list[str]:
+    """data/bigquery.json and data/instances.json replace the previous ones together, and the
+    local split (and its stats file) that they supersede goes."""
+    args = plan.args
+    source_split = next(name for name in ("eval", "test", "train") if name in plan.splits)
+    with Staging() as staging:
+        lines = [
+            write_instances(
+                args.input,
+                plan.table.columns,
+                checks.instances(),
+                f"{plan.prefix}{source_split}-*.csv",
+                Path(args.instances or out_dir / "instances.json"),
+                schema=plan.schema,
+                staging=staging,
+            )
+        ]
+        with staging.open(out_dir / MANIFEST_NAME) as f:
+            json.dump(manifest, f, indent=2)
+            f.write("\n")
+        for split in SPLITS:
+            for stale in shards.local_files(out_dir, split):
+                staging.remove(stale)
+        if (out_dir / STATS_FILE_NAME).exists():
+            staging.remove(out_dir / STATS_FILE_NAME)
+        staging.switch()
+    lines.append(
+        f"{out_dir / MANIFEST_NAME}: the cloud jobs now read these files "
+        f"(BigQuery billed {jobs.size_text(manifest['bytes_billed'])})"
+    )
+    return lines
+
+
+def export_uri(prefix: str, split: str, shard: int | None, count: int) -> str:
+    """Where one EXPORT DATA writes: a pattern with the one * that BigQuery numbers its files by."""
+    if shard is None:
+        return f"{prefix}{split}-*.csv"
+    return f"{prefix}{shards.shard_name(split, shard, count).removesuffix('.csv')}-*.csv"
+
+
+def read_manifest(path: Path) -> dict | None:
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError:
+        raise DataError(f"{path}: not JSON; remove it and prepare again") from None
+    return manifest if manifest.get("format") == MANIFEST_FORMAT else None
+
+
+def load_files(
+    bq: jobs.Jobs, client: bigquery.Client, table: source.Table, cloud: CloudSettings
+) -> None:
+    """Loads the gs:// files into the work table, in a dataset of the table's location whose
+    tables expire after a day (created when missing)."""
+    dataset_id = f"{cloud.project}.{settings().bigquery.work_dataset}"
+    try:
+        found = client.get_dataset(dataset_id)
+    except exceptions.NotFound:
+        made = bigquery.Dataset(dataset_id)
+        made.location = table.location
+        made.default_table_expiration_ms = WORK_TABLE_DAYS * 24 * 3600 * 1000
+        made.labels = bq.labels("work-dataset")
+        found = client.create_dataset(made, exists_ok=True)
+    if found.location and found.location.lower() != table.location.lower():
+        raise DataError(
+            f"BigQuery dataset {dataset_id} is in {found.location}, not in the project's region "
+            f"{table.location}; name another work_dataset in config/data.yaml (bigquery)"
+        )
+    name = table.sql_name.strip("`")
+    bq.load_csv("load", table.files, name, table.stored)
+    loaded = client.get_table(name)
+    loaded.expires = datetime.now(timezone.utc) + timedelta(days=WORK_TABLE_DAYS)
+    client.update_table(loaded, ["expires"])
