@@ -11,6 +11,7 @@ the storage emulator, as the same bucket would hold it on Google Cloud.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -19,8 +20,9 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from endpoints import RecordingEndpoint
+from endpoints import RecordingEndpoint, Request
 
 # bqemulator's DuckDB needs its spatial extension at start; offline, it must already be in
 # $HOME/.duckdb/extensions/<version>/<platform>/, so the emulator gets a HOME holding a copy
@@ -118,5 +120,26 @@ def start(work: Path, port: int) -> BigQueryEmulator:
                     "bqemulator did not start: " + (work / "emulator.log").read_text()[-2000:]
                 ) from None
             time.sleep(0.05)
-    endpoint = RecordingEndpoint(upstream=upstream).start()
+    endpoint = RecordingEndpoint(upstream=upstream)
+    endpoint.route(
+        "POST", r"/bigquery/v2/projects/[^/]+/jobs", _dry_runs_write_nothing(endpoint, gcs_root)
+    )
+    endpoint.start()
     return BigQueryEmulator(endpoint.url.rstrip("/"), gcs_root, endpoint, process)
+
+
+def _dry_runs_write_nothing(endpoint: RecordingEndpoint, gcs_root: Path):
+    """bqemulator runs the EXPORT DATA of a dry run, and writes its files; BigQuery writes
+    nothing in a dry run. This route forwards each job, and removes the files that a dry run's
+    export wrote."""
+
+    def insert_job(request: Request, match) -> tuple[int, Any]:
+        dry = bool(request.json().get("configuration", {}).get("dryRun"))
+        before = set(gcs_root.rglob("*")) if dry else set()
+        status, _, body = endpoint.forward(request)
+        if dry:
+            for path in sorted(set(gcs_root.rglob("*")) - before, reverse=True):
+                path.rmdir() if path.is_dir() else path.unlink()
+        return status, json.loads(body)
+
+    return insert_job

@@ -8,13 +8,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import bigquery_emulator
-from conftest import VENV_BIN, free_port, gcloud_config, run, storage_client, write_houses
 from serving_endpoints import application_default_credentials
+
+from conftest import VENV_BIN, free_port, gcloud_config, run, storage_client
 
 BUCKET = "bq-test-bucket"
 PYTHON = str(VENV_BIN / "python")
@@ -29,9 +31,18 @@ def emulator(tmp_path_factory):
     started.process.wait(timeout=10)
 
 
+@dataclass
+class Cloud:
+    env: dict[str, str]  # a project's, whose gcloud points BigQuery at the emulator
+    emulator: bigquery_emulator.BigQueryEmulator
+    storage: object  # a google-cloud-storage client of the storage emulator
+
+    def put(self, uri: str, content: bytes) -> None:
+        self.emulator.put_object(self.storage, uri, content)
+
+
 @pytest.fixture(scope="session")
-def cloud(emulator, storage_emulator, tmp_path_factory):
-    """The environment of a project whose gcloud points BigQuery at the emulator."""
+def cloud(emulator, storage_emulator, tmp_path_factory) -> Cloud:
     work = tmp_path_factory.mktemp("bq-cloud")
     env = gcloud_config(
         work / "gcloud",
@@ -43,13 +54,14 @@ def cloud(emulator, storage_emulator, tmp_path_factory):
     )
     storage = storage_client(storage_emulator)
     storage.create_bucket(BUCKET)
-    return env | {
+    env |= {
         "GOOGLE_APPLICATION_CREDENTIALS": str(application_default_credentials(work / "adc.json")),
         "STORAGE_EMULATOR_HOST": storage_emulator,
         "GCP_PROJECT": bigquery_emulator.PROJECT,
         "BUCKET": BUCKET,
         "REGION": "us-central1",
     }
+    return Cloud(env, emulator, storage)
 
 
 def prepare(project: Path, source: str, out: Path, env: dict, *flags: str, check: bool = True):
@@ -112,16 +124,17 @@ def messy_penguins(sample: Path) -> bytes:
 
 @pytest.mark.parametrize("data", ["sample", "messy"])
 def test_files_in_cloud_storage_split_as_the_local_prepare_row_for_row(
-    data, default_project, emulator, cloud, storage_emulator, tmp_path
+    data, default_project, cloud, tmp_path
 ):
+    emulator = cloud.emulator
     sample = default_project / "data" / "penguins.csv"
     raw = sample.read_bytes() if data == "sample" else messy_penguins(sample)
     (tmp_path / "raw.csv").write_bytes(raw)
-    emulator.put_object(storage_client(storage_emulator), f"gs://{BUCKET}/{data}/raw.csv", raw)
+    cloud.put(f"gs://{BUCKET}/{data}/raw.csv", raw)
     local, remote = tmp_path / "local", tmp_path / "remote"
     by_hand = prepare(default_project, str(tmp_path / "raw.csv"), local, {})
     emulator.forget()
-    in_bigquery = prepare(default_project, f"gs://{BUCKET}/{data}/*.csv", remote, cloud)
+    in_bigquery = prepare(default_project, f"gs://{BUCKET}/{data}/*.csv", remote, cloud.env)
 
     manifest = json.loads((remote / "bigquery.json").read_text())
     for split in ("train", "eval"):
@@ -146,3 +159,172 @@ def test_files_in_cloud_storage_split_as_the_local_prepare_row_for_row(
         assert configuration["labels"]["commit"]
         if "query" in configuration:
             assert int(configuration["query"]["maximumBytesBilled"]) == 2**40
+
+
+def bigquery_client(cloud: Cloud):
+    from google.api_core.client_options import ClientOptions  # noqa: PLC0415
+    from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
+    from google.cloud import bigquery  # noqa: PLC0415
+
+    return bigquery.Client(
+        project=bigquery_emulator.PROJECT,
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=cloud.emulator.url),
+    )
+
+
+TYPED = [
+    ("id", "INT64"),
+    ("species", "STRING"),
+    ("island", "STRING"),
+    ("bill_length_mm", "FLOAT64"),
+    ("bill_depth_mm", "FLOAT64"),
+    ("flipper_length_mm", "INT64"),
+    ("body_mass_g", "INT64"),
+    ("sex", "STRING"),
+    ("year", "INT64"),
+]
+
+
+@pytest.fixture(scope="session")
+def typed_table(default_project, cloud, tmp_path_factory) -> tuple[str, Path]:
+    """The sample as a typed BigQuery table with an id column: bq://test-project.raw.penguins,
+    and the same rows as a local CSV file."""
+    from google.cloud import bigquery  # noqa: PLC0415
+
+    rows = list(csv.reader((default_project / "data" / "penguins.csv").read_text().splitlines()))
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(
+        [
+            ["id", *rows[0]],
+            # An empty field: NULL in a typed column (the emulator ignores null_marker).
+            *(
+                [str(1000 + n), *("" if v == "NA" else v for v in row)]
+                for n, row in enumerate(rows[1:])
+            ),
+        ]
+    )
+    local = tmp_path_factory.mktemp("typed") / "penguins.csv"
+    local.write_text(out.getvalue())
+    cloud.put(f"gs://{BUCKET}/typed/penguins.csv", out.getvalue().encode())
+    client = bigquery_client(cloud)
+    client.create_dataset("raw", exists_ok=True)
+    config = bigquery.LoadJobConfig(
+        source_format="CSV",
+        skip_leading_rows=1,
+        schema=[bigquery.SchemaField(name, kind) for name, kind in TYPED],
+    )
+    table = f"{bigquery_emulator.PROJECT}.raw.penguins"
+    client.load_table_from_uri(
+        f"gs://{BUCKET}/typed/penguins.csv", table, job_config=config
+    ).result()
+    return f"bq://{table}", local
+
+
+def ids(paths: list[Path]) -> set[str]:
+    return {row[0] for row in rows_of(paths)}
+
+
+def test_a_typed_table_split_by_its_key_puts_each_id_where_the_local_prepare_does(
+    default_project, cloud, typed_table, tmp_path
+):
+    table, local_file = typed_table
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    prepare(default_project, str(local_file), local, {}, "--key", "id")
+    result = prepare(default_project, table, remote, cloud.env, "--key", "id")
+    manifest = json.loads((remote / "bigquery.json").read_text())
+    for split in ("train", "eval"):
+        assert ids(exported(cloud.emulator, manifest, split)) == ids([local / f"{split}.csv"])
+    assert "344 rows read, 0 dropped" in result.stdout
+
+    # Again on the same table: nothing is sent, and nothing changes.
+    before = (remote / "bigquery.json").read_bytes()
+    cloud.emulator.forget()
+    again = prepare(default_project, table, remote, cloud.env, "--key", "id")
+    assert "unchanged since the prepare of" in again.stdout
+    assert cloud.emulator.jobs() == []
+    assert (remote / "bigquery.json").read_bytes() == before
+
+
+def test_a_dry_run_prices_every_query_and_sends_nothing_else(
+    default_project, cloud, typed_table, tmp_path
+):
+    table, _ = typed_table
+    out = tmp_path / "data"
+    cloud.emulator.forget()
+    result = prepare(default_project, table, out, cloud.env, "--dry-run", "--shards", "2")
+    assert result.stdout.startswith("BigQuery dry run: 4 queries will scan ")
+    assert "per TiB, price checked 2026-12-07" in result.stdout
+    jobs = cloud.emulator.jobs()
+    assert [job["configuration"]["labels"]["step"] for job in jobs] == [
+        "checks",
+        "export-train",
+        "export-train",
+        "export-eval",
+    ]
+    assert all(job["configuration"]["dryRun"] for job in jobs)
+    assert not out.exists()
+
+    # Files in Cloud Storage: not even loaded; their size stands for each query's scan.
+    raw = (default_project / "data" / "penguins.csv").read_bytes()
+    cloud.put(f"gs://{BUCKET}/dry/penguins.csv", raw)
+    cloud.emulator.forget()
+    result = prepare(default_project, f"gs://{BUCKET}/dry/*.csv", out, cloud.env, "--dry-run")
+    size = f"{3 * len(raw) / 1024:.1f} KiB"
+    assert f"3 queries will scan {size} (about the files' size each" in result.stdout
+    assert cloud.emulator.jobs() == []
+
+
+def test_the_files_of_a_split_in_shards_hold_its_rows(default_project, cloud, tmp_path):
+    raw = (default_project / "data" / "penguins.csv").read_bytes()
+    cloud.put(f"gs://{BUCKET}/shards/penguins.csv", raw)
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    prepare(default_project, "data/penguins.csv", local, {})
+    prepare(default_project, f"gs://{BUCKET}/shards/*.csv", remote, cloud.env, "--shards", "3")
+    manifest = json.loads((remote / "bigquery.json").read_text())
+    files = manifest["splits"]["train"]["files"]
+    assert [uri.rsplit("/", 1)[1] for uri in files] == [
+        f"train-0000{i}-of-00003-000000000000.csv" for i in range(3)
+    ]
+    shards = [rows_of([cloud.emulator.exported_file(uri)]) for uri in files]
+    assert sorted(row for shard in shards for row in shard) == rows_of([local / "train.csv"])
+    assert min(map(len, shards)) > 0.2 * len(rows_of([local / "train.csv"]))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda text: text.replace("species,", "kind,", 1),
+            "the label column 'species' is not in the header",
+        ),
+        (
+            lambda text: text.replace("39.1", "n.a.", 1),
+            "column 'bill_length_mm' has 1 value(s) such as 'n.a.', but the project's schema "
+            "reads 'bill_length_mm' as a number",
+        ),
+        (
+            lambda text: "\n".join(
+                line for line in text.splitlines() if not line.startswith("Chinstrap")
+            ).replace("Gentoo", "Adelie"),
+            "the label 'species' has a single class ('Adelie')",
+        ),
+    ],
+)
+def test_a_refused_source_changes_nothing(default_project, cloud, tmp_path, change, message):
+    out = tmp_path / "data"
+    raw = (default_project / "data" / "penguins.csv").read_bytes()
+    cloud.put(f"gs://{BUCKET}/good/penguins.csv", raw)
+    prepare(default_project, f"gs://{BUCKET}/good/*.csv", out, cloud.env)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    exported_before = set(cloud.emulator.gcs_root.rglob("*.csv"))
+
+    bad = change(raw.decode()).encode()
+    cloud.put(f"gs://{BUCKET}/bad/penguins.csv", bad)
+    result = prepare(default_project, f"gs://{BUCKET}/bad/*.csv", out, cloud.env, check=False)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+    assert message in result.stderr
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    new = set(cloud.emulator.gcs_root.rglob("*.csv")) - exported_before
+    assert new <= {cloud.emulator.gcs_root / BUCKET / "bad" / "penguins.csv"}
