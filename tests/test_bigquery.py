@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -328,3 +329,24 @@ def test_a_refused_source_changes_nothing(default_project, cloud, tmp_path, chan
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
     new = set(cloud.emulator.gcs_root.rglob("*.csv")) - exported_before
     assert new <= {cloud.emulator.gcs_root / BUCKET / "bad" / "penguins.csv"}
+
+
+def test_the_cloud_jobs_train_on_the_exported_files(default_project, cloud, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(default_project, project, symlinks=True)
+    raw = (project / "data" / "penguins.csv").read_bytes()
+    cloud.put(f"gs://{BUCKET}/jobs/penguins.csv", raw)
+    prepare(project, f"gs://{BUCKET}/jobs/*.csv", project / "data", cloud.env, "--shards", "2")
+    prefix = json.loads((project / "data" / "bigquery.json").read_text())["prefix"]
+
+    env = {"CLOUDSDK_CONFIG": str(tmp_path / "gcloud"), "PYTHON": PYTHON, "BUCKET": BUCKET}
+    result = run(["bash", "scripts/submit.sh", "STANDARD_1", "--dry-run"], cwd=project, env=env)
+    args = " ".join(result.stdout.split())
+    assert f"- --train-files - {prefix}train-*.csv - --eval-files - {prefix}eval-*.csv" in args
+    assert "warning: the tier runs 5 machines on 2 training file(s)" in result.stderr
+
+    # A local prepare takes the cloud jobs back to the staged split.
+    prepare(project, "data/penguins.csv", project / "data", {})
+    assert not (project / "data" / "bigquery.json").exists()
+    result = run(["bash", "scripts/submit.sh", "BASIC", "--dry-run"], cwd=project, env=env)
+    assert f"--train-files - gs://{BUCKET}/data/train.csv" in " ".join(result.stdout.split())

@@ -10,8 +10,8 @@ Order, so that a refusal changes nothing and a re-run is safe:
 4. the checks' query, then one EXPORT DATA per file set, into a new folder of the bucket,
    gs://BUCKET/data/bigquery/RUN/;
 5. the switch: data/bigquery.json (what the cloud jobs read) and data/instances.json replace the
-   previous ones, and the local split it supersedes is removed. Until then, the previous
-   prepare's files stay as they were.
+   previous ones together. Until then, the previous prepare's files stay as they were; the
+   exports of a run that stops before it are never read, and expire with the bucket's rules.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from google.cloud import bigquery, storage
 
 from trainer.csv_reader import DataError
 from trainer.schema import Schema
-from trainer.stats import STATS_FILE_NAME
 from workflow import shards
 from workflow.bigquery import MANIFEST_NAME, jobs, source
 from workflow.bigquery.checks import GroupChecks
@@ -175,8 +174,7 @@ def make_plan(args: argparse.Namespace, cloud: CloudSettings, client: bigquery.C
 
 
 def switch(plan: Plan, checks: GroupChecks, manifest: dict, out_dir: Path) -> list[str]:
-    """data/bigquery.json and data/instances.json replace the previous ones together, and the
-    local split (and its stats file) that they supersede goes."""
+    """data/bigquery.json and data/instances.json replace the previous ones together."""
     args = plan.args
     source_split = next(name for name in ("eval", "test", "train") if name in plan.splits)
     with Staging() as staging:
@@ -194,15 +192,11 @@ def switch(plan: Plan, checks: GroupChecks, manifest: dict, out_dir: Path) -> li
         with staging.open(out_dir / MANIFEST_NAME) as f:
             json.dump(manifest, f, indent=2)
             f.write("\n")
-        for split in SPLITS:
-            for stale in shards.local_files(out_dir, split):
-                staging.remove(stale)
-        if (out_dir / STATS_FILE_NAME).exists():
-            staging.remove(out_dir / STATS_FILE_NAME)
         staging.switch()
     lines.append(
-        f"{out_dir / MANIFEST_NAME}: the cloud jobs now read these files "
-        f"(BigQuery billed {jobs.size_text(manifest['bytes_billed'])})"
+        f"{out_dir / MANIFEST_NAME}: the cloud jobs (make submit) now read these files; "
+        f"`make train` still trains on the local split, if any. BigQuery billed "
+        f"{jobs.size_text(manifest['bytes_billed'])}"
     )
     return lines
 

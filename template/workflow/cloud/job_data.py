@@ -8,6 +8,7 @@ describes those very training files.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 from trainer.csv_reader import DataError
 from trainer.features import SCHEMA
 from trainer.stats import STATS_FILE_NAME, StatsFile
+from workflow.bigquery import MANIFEST_NAME
 from workflow.cloud.settings import CloudSettings, staged_uri
 from workflow.shards import DATA_DIR, SHARD, describe_paths, local_files
 
@@ -38,22 +40,30 @@ def choose(
     trainer_args: Sequence[str] = (),
 ) -> JobData:
     """The job's data: `train_files` and `eval_files` (the command line's) when given, else
-    config/cloud.yaml's, else the staged data/. A warning goes to stderr when the tier has more
+    config/cloud.yaml's, else what the last `make prepare` wrote: the files BigQuery exported
+    (data/bigquery.json), or the staged data/. A warning goes to stderr when the tier has more
     machines than the job has training files."""
     uris: dict[str, list[str]] = {}
+    counts: dict[str, int | None] = {}  # split -> its files, when known
     staged: dict[str, list[Path]] = {}  # split -> the local files whose staged copies it reads
+    exported = _exported(root)
     for split, chosen, configured in (
         ("train", train_files, settings.train_files),
         ("eval", eval_files, settings.eval_files),
     ):
         local = [path.relative_to(root) for path in local_files(root / DATA_DIR, split)]
         default = (staged_uri(settings.bucket, f"{split}.csv"),)
-        if local and not chosen and tuple(configured) == default:
+        if not chosen and tuple(configured) == default and split in exported:
+            uris[split] = [f"{exported[split]['prefix']}{split}-*.csv"]
+            counts[split] = len(exported[split]["files"])
+        elif local and not chosen and tuple(configured) == default:
             uris[split] = [_staged_pattern(settings.bucket, local, split)]
             staged[split] = local
+            counts[split] = len(local)
         else:
             uris[split] = list(chosen or configured)
-    _warn_of_idle_reading(pools, uris["train"], staged.get("train"))
+            counts[split] = _count(uris[split])
+    _warn_of_idle_reading(pools, counts["train"])
     stats = stats_args(root, settings.bucket, staged, trainer_args)
     return JobData(uris["train"], uris["eval"], [*trainer_args, *stats])
 
@@ -104,11 +114,28 @@ def _stats_problem(
     return None
 
 
-def _warn_of_idle_reading(pools: list[dict], uris: list[str], staged: list[Path] | None) -> None:
+def _exported(root: Path) -> dict[str, dict]:
+    """The splits that the last prepare in BigQuery exported (data/bigquery.json), each with its
+    folder and files; none when the last prepare ran here."""
+    path = root / DATA_DIR / MANIFEST_NAME
+    if not path.exists():
+        return {}
+    try:
+        manifest = json.loads(path.read_text())
+        return {
+            split: {"prefix": manifest["prefix"], "files": written["files"]}
+            for split, written in manifest["splits"].items()
+        }
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise DataError(
+            f"{path.relative_to(root)} is not what `make prepare` writes; run it again"
+        ) from None
+
+
+def _warn_of_idle_reading(pools: list[dict], files: int | None) -> None:
     """A warning when the tier runs more machines than the job has training files: each machine
     then reads every row."""
     machines = sum(pool.get("replicaCount", 1) for pool in pools if pool)
-    files = len(staged) if staged else _count(uris)
     if files is not None and machines > files:
         print(
             f"warning: the tier runs {machines} machines on {files} training file(s): each "
