@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -37,7 +38,8 @@ class BigQueryEmulator:
     gcs_root: Path
     endpoint: RecordingEndpoint
     process: subprocess.Popen
-    exported: dict[str, float] = field(default_factory=dict)  # synced files' mtimes
+    exported: dict[str, int] = field(default_factory=dict)  # synced files' mtimes
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def jobs(self) -> list[dict]:
         """The bodies of the jobs inserted since the last `forget()`: their configuration."""
@@ -57,17 +59,27 @@ class BigQueryEmulator:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
         storage_client.bucket(bucket).blob(name).upload_from_string(content)
+        self.exported[str(path)] = path.stat().st_mtime_ns
 
     def sync_exports(self, storage_client) -> None:
         """Uploads what BigQuery wrote into its gs:// folder since the last sync to the storage
         emulator, under the same bucket and name."""
-        for path in sorted(p for p in self.gcs_root.rglob("*") if p.is_file()):
-            mtime = path.stat().st_mtime
-            if self.exported.get(str(path)) == mtime:
-                continue
-            bucket, name = path.relative_to(self.gcs_root).as_posix().split("/", 1)
-            storage_client.bucket(bucket).blob(name).upload_from_filename(str(path))
-            self.exported[str(path)] = mtime
+        with self.lock:
+            for path in sorted(p for p in self.gcs_root.rglob("*") if p.is_file()):
+                mtime = path.stat().st_mtime_ns
+                if self.exported.get(str(path)) == mtime:
+                    continue
+                bucket, name = path.relative_to(self.gcs_root).as_posix().split("/", 1)
+                storage_client.bucket(bucket).blob(name).upload_from_filename(str(path))
+                self.exported[str(path)] = mtime
+
+    def storage_endpoint(self, storage_emulator: str, storage_client) -> RecordingEndpoint:
+        """The storage emulator behind an endpoint that first copies in what BigQuery exported
+        (`sync_exports`, with `storage_client`, a client of the emulator itself): a client
+        pointed at it sees one Cloud Storage, as on Google Cloud."""
+        endpoint = RecordingEndpoint(upstream=storage_emulator)
+        endpoint.before = lambda request: self.sync_exports(storage_client)
+        return endpoint.start()
 
     def exported_file(self, uri: str) -> Path:
         return self.gcs_root / uri.removeprefix("gs://")

@@ -91,6 +91,9 @@ def run(
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
         **(env or {}),
     }
+    # The test venv holds bqemulator, whose pytest plugin needs Docker's testcontainers: a
+    # pytest started here (a generated project's `make test`) leaves it out, as pytest.ini does.
+    full_env["PYTEST_ADDOPTS"] = f"-p no:bqemulator {full_env.get('PYTEST_ADDOPTS', '')}".strip()
     result = subprocess.run(
         args,
         cwd=cwd,

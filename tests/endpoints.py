@@ -55,6 +55,8 @@ class RecordingEndpoint:
     routes: list[tuple[str, re.Pattern, Responder]] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     upstream: str | None = None
+    # Called with each request before it is answered, such as to bring the upstream up to date.
+    before: Callable[[Request], None] | None = None
 
     def route(self, method: str, pattern: str, responder: Responder) -> None:
         self.routes.append((method, re.compile(pattern), responder))
@@ -99,6 +101,8 @@ class RecordingEndpoint:
                     self.command, path, query, dict(self.headers), self.rfile.read(length)
                 )
                 endpoint.requests.append(request)
+                if endpoint.before is not None:
+                    endpoint.before(request)
                 status, body = 404, {"error": {"code": 404, "message": f"no route {path}"}}
                 headers = {"Content-Type": "application/json"}
                 for method, pattern, responder in endpoint.routes:

@@ -55,9 +55,10 @@ def cloud(emulator, storage_emulator, tmp_path_factory) -> Cloud:
     )
     storage = storage_client(storage_emulator)
     storage.create_bucket(BUCKET)
+    bridge = emulator.storage_endpoint(storage_emulator, storage)
     env |= {
         "GOOGLE_APPLICATION_CREDENTIALS": str(application_default_credentials(work / "adc.json")),
-        "STORAGE_EMULATOR_HOST": storage_emulator,
+        "STORAGE_EMULATOR_HOST": bridge.url.rstrip("/"),
         "GCP_PROJECT": bigquery_emulator.PROJECT,
         "BUCKET": BUCKET,
         "REGION": "us-central1",

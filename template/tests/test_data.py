@@ -593,7 +593,7 @@ def test_a_missing_token_added_to_the_config_is_read_as_missing(tmp_path):
     result = _data_command(project, "clean", str(source), "-o", "clean.csv", "--label", "target")
     assert result.returncode == 0, result.stderr
     assert (project / "clean.csv").read_text() == "target,width,color\nlow,NA,red\nmid,1.5,NA\n"
-    assert "3 missing value(s) written as NA: width 1, target 1, color 1" in result.stdout
+    assert "3 missing value(s) written as NA: target 1, width 1, color 1" in result.stdout
 
 
 def test_the_split_settings_of_the_config_are_the_defaults(tmp_path):
