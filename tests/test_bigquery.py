@@ -6,9 +6,11 @@ that change nothing; and a re-run on unchanged data that changes nothing either.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +19,19 @@ import pytest
 import bigquery_emulator
 from serving_endpoints import application_default_credentials
 
-from conftest import VENV_BIN, free_port, gcloud_config, run, storage_client
+from conftest import (
+    ROOT,
+    VENV_BIN,
+    free_port,
+    gcloud_config,
+    render,
+    run,
+    storage_client,
+    write_houses,
+)
+
+sys.path.insert(0, str(ROOT / "template"))
+from workflow.split_stats import fingerprint
 
 BUCKET = "bq-test-bucket"
 PYTHON = str(VENV_BIN / "python")
@@ -40,6 +54,11 @@ class Cloud:
 
     def put(self, uri: str, content: bytes) -> None:
         self.emulator.put_object(self.storage, uri, content)
+
+    def read(self, uri: str) -> bytes:
+        """An object the project wrote with the storage client."""
+        bucket, _, name = uri.removeprefix("gs://").partition("/")
+        return self.storage.bucket(bucket).blob(name).download_as_bytes()
 
 
 @pytest.fixture(scope="session")
@@ -149,7 +168,7 @@ def test_files_in_cloud_storage_split_as_the_local_prepare_row_for_row(
     assert len(instances) == 3
     assert {json.loads(line)["island"] for line in instances} <= {"Torgersen", "Biscoe", "Dream"}
     jobs = emulator.jobs()
-    queries = ["checks", "export-train", "export-eval"]
+    queries = ["checks", "export-train", "export-eval", "statistics", "vocabularies"]
     # The load, a dry run of each query, then each query.
     assert [
         (job["configuration"]["labels"]["step"], job["configuration"].get("dryRun", False))
@@ -255,7 +274,7 @@ def test_a_dry_run_prices_every_query_and_sends_nothing_else(
     out = tmp_path / "data"
     cloud.emulator.forget()
     result = prepare(default_project, table, out, cloud.env, "--dry-run", "--shards", "2")
-    assert result.stdout.startswith("BigQuery dry run: 4 queries will scan ")
+    assert result.stdout.startswith("BigQuery dry run: 6 queries will scan ")
     assert "per TiB, price checked 2026-12-07" in result.stdout
     jobs = cloud.emulator.jobs()
     assert [job["configuration"]["labels"]["step"] for job in jobs] == [
@@ -263,6 +282,8 @@ def test_a_dry_run_prices_every_query_and_sends_nothing_else(
         "export-train",
         "export-train",
         "export-eval",
+        "statistics",
+        "vocabularies",
     ]
     assert all(job["configuration"]["dryRun"] for job in jobs)
     assert not out.exists()
@@ -272,8 +293,8 @@ def test_a_dry_run_prices_every_query_and_sends_nothing_else(
     cloud.put(f"gs://{BUCKET}/dry/penguins.csv", raw)
     cloud.emulator.forget()
     result = prepare(default_project, f"gs://{BUCKET}/dry/*.csv", out, cloud.env, "--dry-run")
-    size = f"{3 * len(raw) / 1024:.1f} KiB"
-    assert f"3 queries will scan {size} (about the files' size each" in result.stdout
+    size = f"{5 * len(raw) / 1024:.1f} KiB"
+    assert f"5 queries will scan {size} (about the files' size each" in result.stdout
     assert cloud.emulator.jobs() == []
 
 
@@ -343,7 +364,10 @@ def test_the_cloud_jobs_train_on_the_exported_files(default_project, cloud, tmp_
     env = {"CLOUDSDK_CONFIG": str(tmp_path / "gcloud"), "PYTHON": PYTHON, "BUCKET": BUCKET}
     result = run(["bash", "scripts/submit.sh", "STANDARD_1", "--dry-run"], cwd=project, env=env)
     args = " ".join(result.stdout.split())
-    assert f"- --train-files - {prefix}train-*.csv - --eval-files - {prefix}eval-*.csv" in args
+    assert (
+        f"- --train-files - {prefix}train-*.csv - --eval-files - {prefix}eval-*.csv "
+        f"- --stats-file - {prefix}stats.json"
+    ) in args
     assert "warning: the tier runs 5 machines on 2 training file(s)" in result.stderr
 
     # A local prepare takes the cloud jobs back to the staged split.
@@ -351,3 +375,106 @@ def test_the_cloud_jobs_train_on_the_exported_files(default_project, cloud, tmp_
     assert not (project / "data" / "bigquery.json").exists()
     result = run(["bash", "scripts/submit.sh", "BASIC", "--dry-run"], cwd=project, env=env)
     assert f"--train-files - gs://{BUCKET}/data/train.csv" in " ".join(result.stdout.split())
+
+
+@pytest.fixture(scope="module")
+def houses(template, tmp_path_factory) -> Path:
+    """A regression with every kind: numbers, a date with and without times, a city and an agent
+    id that max_vocabulary 10 hashes, and missing values in each."""
+    return render(
+        template,
+        tmp_path_factory.mktemp("houses") / "project",
+        project_name="House Prices",
+        task_type="regression",
+        label_column="price",
+        numeric_features=["rooms", "area_m2"],
+        datetime_features=["listing_date"],
+        categorical_features=["city", "agent_id"],
+        max_vocabulary=10,
+        model_type="wide_deep",
+    )
+
+
+def close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1e-300)
+
+
+@pytest.mark.parametrize("data", ["penguins", "houses"])
+def test_the_statistics_from_bigquery_are_the_local_prepares(
+    data, houses, default_project, cloud, tmp_path
+):
+    if data == "penguins":
+        project, raw = default_project, default_project / "data" / "penguins.csv"
+    else:
+        project, raw = houses, write_houses(tmp_path / "houses.csv", n=700)
+    cloud.put(f"gs://{BUCKET}/stats-{data}/raw.csv", raw.read_bytes())
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    flags = ("--key", "listing_id") if data == "houses" else ()
+    prepare(project, str(raw), local, {}, *flags)
+    prepare(project, f"gs://{BUCKET}/stats-{data}/*.csv", remote, cloud.env, *flags)
+    manifest = json.loads((remote / "bigquery.json").read_text())
+    here = json.loads((local / "stats.json").read_text())
+    there = json.loads(cloud.read(manifest["stats"]))
+
+    assert there["format"] == here["format"] and there["schema"] == here["schema"]
+    assert set(there) == set(here)
+    for split in ("train", "eval"):
+        # The files: the exported ones, fingerprinted as the workstation fingerprints a file.
+        assert there[split].pop("files") == [
+            dataclasses.asdict(fingerprint(path))
+            for path in exported(cloud.emulator, manifest, split)
+        ]
+        del here[split]["files"]
+        assert set(there[split]) == set(here[split])
+        for statistic, value in here[split].items():
+            if statistic in ("mean", "variance", "days_mean", "days_variance"):
+                assert value.keys() == there[split][statistic].keys()
+                far = {
+                    k: (v, there[split][statistic][k])
+                    for k, v in value.items()
+                    if not close(v, there[split][statistic][k])
+                }
+                assert not far, (statistic, far)
+            else:  # counts, quantiles, vocabularies in their order, hashed counts, classes
+                assert there[split][statistic] == value, statistic
+    if data == "houses":
+        assert here["train"]["hashed"] == {"agent_id": 40}
+        assert here["train"]["has_time"] == {"listing_date": True}
+        assert here["train"]["dropped_rows"] == 0 and len(here["train"]["quantiles"]["rooms"]) == 99
+    else:
+        assert here["train"]["vocabularies"]["island"] and here["train"]["classes"]
+
+
+def test_the_trainer_trains_on_the_exported_files_with_their_stats_file(
+    default_project, cloud, tmp_path
+):
+    raw = (default_project / "data" / "penguins.csv").read_bytes()
+    cloud.put(f"gs://{BUCKET}/train/penguins.csv", raw)
+    remote = tmp_path / "remote"
+    prepare(default_project, f"gs://{BUCKET}/train/*.csv", remote, cloud.env, "--shards", "2")
+    manifest = json.loads((remote / "bigquery.json").read_text())
+    files = {
+        split: list(map(str, exported(cloud.emulator, manifest, split)))
+        for split in ("train", "eval")
+    }
+    stats = tmp_path / "stats.json"
+    stats.write_bytes(cloud.read(manifest["stats"]))
+    task = [PYTHON, "-m", "trainer.task", "--num-epochs", "1", "--job-dir", str(tmp_path / "job")]
+    data = ["--train-files", *files["train"], "--eval-files", *files["eval"]]
+    result = run([*task, *data, "--stats-file", str(stats)], cwd=default_project)
+    log = result.stdout + result.stderr
+    assert "Statistics from" in log and "which describes these 2 training file(s)" in log
+    assert (tmp_path / "job" / "model" / "saved_model.pb").exists()
+
+
+def test_a_date_past_its_months_end_is_refused_here_and_in_bigquery(houses, cloud, tmp_path):
+    raw = write_houses(tmp_path / "houses.csv").read_text().replace("2021-02-08", "2021-02-30")
+    (tmp_path / "houses.csv").write_text(raw)
+    cloud.put(f"gs://{BUCKET}/dates/houses.csv", raw.encode())
+    here = prepare(houses, str(tmp_path / "houses.csv"), tmp_path / "here", {}, check=False)
+    there = prepare(
+        houses, f"gs://{BUCKET}/dates/*.csv", tmp_path / "there", cloud.env, check=False
+    )
+    for result in (here, there):
+        assert result.returncode == 1
+        assert "column 'listing_date' has" in result.stderr and "'2021-02-30'" in result.stderr

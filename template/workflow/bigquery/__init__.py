@@ -4,6 +4,8 @@ and checks it as the local prepare does (workflow/data/), and exports the split 
 - `source`: the table, view or gs:// files, from their metadata;
 - `sql`: the expressions that rebuild the local prepare's cleaning, row key and split;
 - `queries`: the prepare's queries, each reading the source through the same steps;
+- `checks`: the local prepare's refusals, on the checks' query's groups;
+- `statistics`: the stats file of the exported split, from SQL aggregates;
 - `jobs`: the client, and each job with its labels, its cap and its dry run;
 - `prepare`: all of them, in an order that keeps the previous outputs until the end.
 

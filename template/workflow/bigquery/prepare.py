@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -27,8 +28,9 @@ from google.cloud import bigquery, storage
 
 from trainer.csv_reader import DataError
 from trainer.schema import Schema
+from trainer.stats import STATS_FILE_NAME, DescribedFiles, StatsFile, check_training_stats
 from workflow import shards
-from workflow.bigquery import MANIFEST_NAME, jobs, source
+from workflow.bigquery import MANIFEST_NAME, jobs, source, statistics
 from workflow.bigquery.checks import GroupChecks
 from workflow.bigquery.queries import Queries
 from workflow.cloud.settings import CloudSettings, load_settings, staged_uri
@@ -37,6 +39,7 @@ from workflow.data.prepare import check_columns
 from workflow.data.reading import project_schema
 from workflow.data.settings import SPLITS, settings, split_percents
 from workflow.data.swap import Staging
+from workflow.gcs import split_uri
 
 MANIFEST_FORMAT = 1
 WORK_TABLE_DAYS = 1
@@ -73,9 +76,18 @@ class Plan:
         return out
 
     def steps(self) -> list[tuple[str, str]]:
-        """Every query, in the order it runs: (step, SQL)."""
-        return [("checks", self.queries.checks())] + [
-            (f"export-{split}", text) for split, text, _ in self.exports()
+        """Every query, in the order it runs: (step, SQL). The vocabularies' query is priced
+        with every column it may count; it runs with those that get a vocabulary."""
+        candidates = statistics.vocabulary_candidates(self.queries)
+        return [
+            ("checks", self.queries.checks()),
+            *((f"export-{split}", text) for split, text, _ in self.exports()),
+            ("statistics", statistics.moments_query(self.queries)),
+            *(
+                [("vocabularies", statistics.values_query(self.queries, candidates))]
+                if candidates
+                else []
+            ),
         ]
 
 
@@ -109,6 +121,7 @@ def prepare(args: argparse.Namespace) -> list[str]:
     for split, text, uri in plan.exports():
         count = bq.export(f"export-{split}", text)
         written[split] += [uri.replace("*", f"{i:012d}") for i in range(count)]
+    stats_uri, stats_lines = write_stats(plan, bq, written)
     lines += [
         *checks.report.lines(args.input, plan.schema.label),
         *(
@@ -117,11 +130,13 @@ def prepare(args: argparse.Namespace) -> list[str]:
             f"{len(written[split])} file(s)"
             for split in plan.splits
         ),
+        *stats_lines,
     ]
     manifest = {
         "format": MANIFEST_FORMAT,
         "run": plan.run,
         "prefix": plan.prefix,
+        "stats": stats_uri,
         "state": plan.state,
         "splits": {
             split: {"files": files, "rows": checks.rows[split]} for split, files in written.items()
@@ -199,6 +214,45 @@ def switch(plan: Plan, checks: GroupChecks, manifest: dict, out_dir: Path) -> li
         f"{jobs.size_text(manifest['bytes_billed'])}"
     )
     return lines
+
+
+def write_stats(plan: Plan, bq: jobs.Jobs, written: dict[str, list[str]]) -> tuple[str, list[str]]:
+    """The stats file of the exported files, from two queries and their objects' metadata,
+    written beside them; returns its URI and the report's lines."""
+    queries = plan.queries
+    moments = {
+        row["_split"]: row for row in bq.query("statistics", statistics.moments_query(queries))
+    }
+    counts: dict[str, dict[int, dict[str, int]]] = {
+        split: defaultdict(dict) for split in statistics.SPLITS
+    }
+    columns = statistics.vocabulary_columns(queries, moments)
+    if columns:
+        for row in bq.query("vocabularies", statistics.values_query(queries, columns)):
+            counts[row["_split"]][row["c"]][row["v"]] = row["n"]
+    shown = {split: f"{plan.prefix}{split}-*.csv" for split in statistics.SPLITS}
+    found = statistics.data_stats(queries, moments, counts, shown)
+    client = storage.Client(project=plan.cloud.project)
+    stats_file = StatsFile(
+        plan.schema,
+        *(
+            DescribedFiles(
+                [statistics.fingerprint(client, uri) for uri in written[split]], found[split]
+            )
+            for split in statistics.SPLITS
+        ),
+    )
+    warnings = check_training_stats(found["train"], plan.schema, shown["train"])
+    uri = f"{plan.prefix}{STATS_FILE_NAME}"
+    bucket, name = split_uri(uri)
+    client.bucket(bucket).blob(name).upload_from_string(
+        stats_file.to_json(), content_type="application/json"
+    )
+    return uri, [
+        f"{uri}: statistics of the {found['train'].rows} training rows (the cloud jobs train "
+        "with --stats-file)",
+        *(f"warning: {warning}" for warning in warnings),
+    ]
 
 
 def export_uri(prefix: str, split: str, shard: int | None, count: int) -> str:

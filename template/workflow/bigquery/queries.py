@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trainer.kinds import KINDS, FeatureKind
+from trainer.kinds import DATETIME, KINDS, FeatureKind
 from trainer.schema import Schema
 from workflow.bigquery import sql
 from workflow.bigquery.source import Table
@@ -92,7 +92,10 @@ class Queries:
         for kind, names in self.typed_columns():
             for name in names:
                 i = self.column(name)
-                bad = f"_c{i} != {NA} AND NOT REGEXP_CONTAINS(_c{i}, r'^(?:{kind.cell_pattern})$')"
+                valid = f"REGEXP_CONTAINS(_c{i}, r'^(?:{kind.cell_pattern})$')"
+                if kind is DATETIME:  # and a day of its month, as trainer/kinds/datetime.py's parse
+                    valid += f" AND SAFE.PARSE_DATE('%Y-%m-%d', SUBSTR(_c{i}, 1, 10)) IS NOT NULL"
+                bad = f"_c{i} != {NA} AND NOT ({valid})"
                 measures += [
                     f"COUNTIF({bad}) AS bad_{i}",
                     f"MIN(IF({bad}, _c{i}, NULL)) AS bad_value_{i}",

@@ -47,6 +47,7 @@ def choose(
     counts: dict[str, int | None] = {}  # split -> its files, when known
     staged: dict[str, list[Path]] = {}  # split -> the local files whose staged copies it reads
     exported = _exported(root)
+    read_exported = set()  # the splits whose exported files the job reads
     for split, chosen, configured in (
         ("train", train_files, settings.train_files),
         ("eval", eval_files, settings.eval_files),
@@ -56,6 +57,7 @@ def choose(
         if not chosen and tuple(configured) == default and split in exported:
             uris[split] = [f"{exported[split]['prefix']}{split}-*.csv"]
             counts[split] = len(exported[split]["files"])
+            read_exported.add(split)
         elif local and not chosen and tuple(configured) == default:
             uris[split] = [_staged_pattern(settings.bucket, local, split)]
             staged[split] = local
@@ -64,7 +66,12 @@ def choose(
             uris[split] = list(chosen or configured)
             counts[split] = _count(uris[split])
     _warn_of_idle_reading(pools, counts["train"])
-    stats = stats_args(root, settings.bucket, staged, trainer_args)
+    if "train" in read_exported:  # BigQuery's stats file describes the exported files
+        given = any(arg.split("=", 1)[0] == "--stats-file" for arg in trainer_args)
+        stats_file = exported["train"]["stats"]
+        stats = ["--stats-file", stats_file] if stats_file and not given else []
+    else:
+        stats = stats_args(root, settings.bucket, staged, trainer_args)
     return JobData(uris["train"], uris["eval"], [*trainer_args, *stats])
 
 
@@ -123,7 +130,11 @@ def _exported(root: Path) -> dict[str, dict]:
     try:
         manifest = json.loads(path.read_text())
         return {
-            split: {"prefix": manifest["prefix"], "files": written["files"]}
+            split: {
+                "prefix": manifest["prefix"],
+                "files": written["files"],
+                "stats": manifest.get("stats"),
+            }
             for split, written in manifest["splits"].items()
         }
     except (json.JSONDecodeError, KeyError, TypeError):
