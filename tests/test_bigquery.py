@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import bigquery_emulator
+from endpoints import storage_with_locations
 from serving_endpoints import application_default_credentials
 
 from conftest import (
@@ -72,9 +73,11 @@ def cloud(emulator, storage_emulator, tmp_path_factory) -> Cloud:
             "api_endpoint_overrides/bigquery": f"{emulator.url}/bigquery/v2/",
         },
     )
+    # Buckets keep their location (storage_with_locations), and BigQuery's exports show in them.
+    located = storage_with_locations(storage_emulator)
+    storage_client(located.url).create_bucket(BUCKET, location="us-central1")
     storage = storage_client(storage_emulator)
-    storage.create_bucket(BUCKET)
-    bridge = emulator.storage_endpoint(storage_emulator, storage)
+    bridge = emulator.storage_endpoint(located.url.rstrip("/"), storage)
     env |= {
         "GOOGLE_APPLICATION_CREDENTIALS": str(application_default_credentials(work / "adc.json")),
         "STORAGE_EMULATOR_HOST": bridge.url.rstrip("/"),
@@ -229,7 +232,9 @@ def typed_table(default_project, cloud, tmp_path_factory) -> tuple[str, Path]:
     local.write_text(out.getvalue())
     cloud.put(f"gs://{BUCKET}/typed/penguins.csv", out.getvalue().encode())
     client = bigquery_client(cloud)
-    client.create_dataset("raw", exists_ok=True)
+    dataset = bigquery.Dataset(f"{bigquery_emulator.PROJECT}.raw")
+    dataset.location = "US"
+    client.create_dataset(dataset, exists_ok=True)
     config = bigquery.LoadJobConfig(
         source_format="CSV",
         skip_leading_rows=1,
@@ -478,3 +483,29 @@ def test_a_date_past_its_months_end_is_refused_here_and_in_bigquery(houses, clou
     for result in (here, there):
         assert result.returncode == 1
         assert "column 'listing_date' has" in result.stderr and "'2021-02-30'" in result.stderr
+
+
+def test_data_outside_the_projects_region_is_refused_before_any_job(
+    cloud, default_project, tmp_path
+):
+    from google.cloud import bigquery  # noqa: PLC0415
+
+    client = bigquery_client(cloud)
+    dataset = bigquery.Dataset(f"{bigquery_emulator.PROJECT}.europe")
+    dataset.location = "EU"
+    client.create_dataset(dataset, exists_ok=True)
+    client.query(
+        "CREATE TABLE IF NOT EXISTS `test-project.europe.penguins` AS "
+        "SELECT 'Adelie' AS species, 'Dream' AS island"
+    ).result()
+    cloud.emulator.forget()
+    result = prepare(
+        default_project, "bq://test-project.europe.penguins", tmp_path, cloud.env, check=False
+    )
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert (
+        "error: bq://test-project.europe.penguins: its BigQuery dataset is in EU, but the "
+        f"project's bucket gs://{BUCKET} is in us-central1"
+    ) in result.stderr
+    assert cloud.emulator.jobs() == []
+    assert not list(tmp_path.iterdir())

@@ -2,6 +2,7 @@
 and checks it as the local prepare does (workflow/data/), and exports the split into the bucket.
 
 - `source`: the table, view or gs:// files, from their metadata;
+- `locations`: the source and the bucket where BigQuery can read and export;
 - `sql`: the expressions that rebuild the local prepare's cleaning, row key and split;
 - `queries`: the prepare's queries, each reading the source through the same steps;
 - `checks`: the local prepare's refusals, on the checks' query's groups;

@@ -30,7 +30,7 @@ from trainer.csv_reader import DataError
 from trainer.schema import Schema
 from trainer.stats import STATS_FILE_NAME, DescribedFiles, StatsFile, check_training_stats
 from workflow import shards
-from workflow.bigquery import MANIFEST_NAME, jobs, source, statistics
+from workflow.bigquery import MANIFEST_NAME, jobs, locations, source, statistics
 from workflow.bigquery.checks import GroupChecks
 from workflow.bigquery.queries import Queries
 from workflow.cloud.settings import CloudSettings, load_settings, staged_uri
@@ -153,12 +153,13 @@ def make_plan(args: argparse.Namespace, cloud: CloudSettings, client: bigquery.C
     percents = split_percents(args.train_fraction, args.eval_fraction, args.test_fraction)
     data = settings()
     run = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    storage_client = storage.Client(project=cloud.project)
     if args.input.startswith("gs://"):
         work_table = f"{cloud.project}.{data.bigquery.work_dataset}.raw_{run.lower()}"
-        storage_client = storage.Client(project=cloud.project)
         table = source.files(args.input, storage_client, work_table, cloud.region)
     else:
         table = source.table(args.input, client)
+    locations.check(table, cloud, storage_client)
     check_columns(args.input, table.columns, schema, label)
     if args.key and args.key not in table.columns:
         raise DataError(

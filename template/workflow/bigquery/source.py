@@ -85,13 +85,17 @@ def table(uri: str, client: bigquery.Client) -> Table:
             f"{uri}: column(s) {', '.join(nested)} are records or arrays, which a CSV row cannot "
             "hold; prepare a view that selects flat columns, and give the view"
         )
+    # A table is in its dataset's location (which a table's own metadata may leave out).
+    location = found.location or client.get_dataset(f"{found.project}.{found.dataset_id}").location
+    if not location:
+        raise DataError(f"{uri}: BigQuery reports no location for its dataset")
     return Table(
         uri=uri,
         sql_name=quote_name(table_id),
         columns=columns,
         stored=columns,
         typed=frozenset(f.name for f in found.schema if f.field_type != "STRING"),
-        location=found.location,
+        location=location,
         fingerprint={
             "type": found.table_type,
             "modified": found.modified.isoformat() if found.modified else None,
