@@ -10,6 +10,7 @@ import dataclasses
 import io
 import json
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -509,3 +510,49 @@ def test_data_outside_the_projects_region_is_refused_before_any_job(
     ) in result.stderr
     assert cloud.emulator.jobs() == []
     assert not list(tmp_path.iterdir())
+
+
+def data_command(project: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return run([PYTHON, "-m", "workflow.data", *args], cwd=project, env=env)
+
+
+@pytest.mark.parametrize("data", ["penguins", "messy", "houses"])
+def test_describe_and_schema_of_bigquery_data_are_the_local_ones(
+    data, default_project, houses, cloud, tmp_path
+):
+    project, raw = default_project, (default_project / "data" / "penguins.csv").read_bytes()
+    if data == "messy":
+        raw = messy_penguins(default_project / "data" / "penguins.csv")
+    elif data == "houses":
+        project, raw = houses, write_houses(tmp_path / "h.csv", n=500).read_bytes()
+    (tmp_path / "raw.csv").write_bytes(raw)
+    cloud.put(f"gs://{BUCKET}/describe-{data}/raw.csv", raw)
+    uri = f"gs://{BUCKET}/describe-{data}/*.csv"
+    label = "price" if data == "houses" else "species"
+
+    here = data_command(project, {}, "describe", str(tmp_path / "raw.csv"))
+    there = data_command(project, cloud.env, "describe", uri)
+    cost, *table = there.stdout.splitlines()
+    assert cost.startswith("BigQuery dry run: 2 queries will scan ")
+    assert table[1:] == here.stdout.splitlines()[1:]  # the first line names the source
+
+    data_command(
+        project,
+        {},
+        "schema",
+        str(tmp_path / "raw.csv"),
+        "--label",
+        label,
+        "--write",
+        str(tmp_path / "here.yml"),
+    )
+    data_command(
+        project, cloud.env, "schema", uri, "--label", label, "--write", str(tmp_path / "there.yml")
+    )
+    assert (tmp_path / "there.yml").read_text() == (tmp_path / "here.yml").read_text()
+
+
+def test_the_schema_of_a_typed_table_proposes_its_key(default_project, cloud, typed_table):
+    table, _ = typed_table
+    result = data_command(default_project, cloud.env, "schema", table, "--label", "species")
+    assert "note: split this table by its key 'id': set `key: id` under split:" in result.stdout

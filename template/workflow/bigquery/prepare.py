@@ -20,20 +20,17 @@ import argparse
 import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-
-from google.api_core import exceptions
-from google.cloud import bigquery, storage
 
 from trainer.csv_reader import DataError
 from trainer.schema import Schema
 from trainer.stats import STATS_FILE_NAME, DescribedFiles, StatsFile, check_training_stats
 from workflow import shards
-from workflow.bigquery import MANIFEST_NAME, jobs, locations, source, statistics
+from workflow.bigquery import MANIFEST_NAME, jobs, source, statistics
 from workflow.bigquery.checks import GroupChecks
 from workflow.bigquery.queries import Queries
-from workflow.cloud.settings import CloudSettings, load_settings, staged_uri
+from workflow.bigquery.session import Session, open_session
+from workflow.cloud.settings import staged_uri
 from workflow.data.picking import write_instances
 from workflow.data.prepare import check_columns
 from workflow.data.reading import project_schema
@@ -42,8 +39,6 @@ from workflow.data.swap import Staging
 from workflow.gcs import split_uri
 
 MANIFEST_FORMAT = 1
-WORK_TABLE_DAYS = 1
-LOADED_NOTE = " (about the files' size each: they are loaded first, which is free)"
 
 
 @dataclass(frozen=True)
@@ -51,16 +46,22 @@ class Plan:
     """One prepare, before anything is sent: the source, its queries, where the files go."""
 
     args: argparse.Namespace
+    session: Session
     schema: Schema
-    cloud: CloudSettings
-    table: source.Table
     queries: Queries
-    run: str  # the run's name: a UTC time
     state: dict  # what the outputs depend on: unchanged, no new prepare
 
     @property
+    def table(self) -> source.Table:
+        return self.session.table
+
+    @property
+    def run(self) -> str:
+        return self.session.run
+
+    @property
     def prefix(self) -> str:
-        return staged_uri(self.cloud.bucket, f"bigquery/{self.run}/")
+        return staged_uri(self.session.cloud.bucket, f"bigquery/{self.run}/")
 
     @property
     def splits(self) -> list[str]:
@@ -94,9 +95,7 @@ class Plan:
 def prepare(args: argparse.Namespace) -> list[str]:
     """The prepare in BigQuery of `args.input`, with the local prepare's flags; returns the
     report's lines. A refusal (DataError) leaves every previous output as it was."""
-    cloud = load_settings(Path("config"))
-    client = jobs.connect(cloud)
-    plan = make_plan(args, cloud, client)
+    plan = make_plan(args, open_session(args.input))
     out_dir = Path(args.out_dir)
     previous = read_manifest(out_dir / MANIFEST_NAME)
     if previous and previous.get("state") == plan.state and not plan.table.is_view:
@@ -104,13 +103,9 @@ def prepare(args: argparse.Namespace) -> list[str]:
             f"{args.input}: unchanged since the prepare of {previous['run']} "
             f"({previous['prefix']}); nothing was sent or changed"
         ]
-    bq = jobs.Jobs(client, cloud, settings().bigquery, Path.cwd(), plan.table.location)
+    bq = plan.session.jobs
     steps = plan.steps()
-    if plan.table.files is not None:
-        if args.dry_run:  # nothing loaded yet: each query will scan about the files' size
-            return [bq.cost_line([(step, plan.table.size) for step, _ in steps], LOADED_NOTE)]
-        load_files(bq, client, plan.table, cloud)
-    lines = [bq.cost_line([(step, bq.dry_run(step, text)) for step, text in steps])]
+    lines = [plan.session.priced(steps, args.dry_run)]
     if args.dry_run:
         return lines
     checks = GroupChecks(args.input, plan.table.columns, plan.schema, plan.splits)
@@ -146,20 +141,13 @@ def prepare(args: argparse.Namespace) -> list[str]:
     return lines + switch(plan, checks, manifest, out_dir)
 
 
-def make_plan(args: argparse.Namespace, cloud: CloudSettings, client: bigquery.Client) -> Plan:
-    """The source from its metadata, checked against the project's schema; its queries."""
+def make_plan(args: argparse.Namespace, session: Session) -> Plan:
+    """The source checked against the project's schema, and its queries."""
     schema = project_schema()
     label = args.label or schema.label
     percents = split_percents(args.train_fraction, args.eval_fraction, args.test_fraction)
     data = settings()
-    run = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    storage_client = storage.Client(project=cloud.project)
-    if args.input.startswith("gs://"):
-        work_table = f"{cloud.project}.{data.bigquery.work_dataset}.raw_{run.lower()}"
-        table = source.files(args.input, storage_client, work_table, cloud.region)
-    else:
-        table = source.table(args.input, client)
-    locations.check(table, cloud, storage_client)
+    table = session.table
     check_columns(args.input, table.columns, schema, label)
     if args.key and args.key not in table.columns:
         raise DataError(
@@ -186,7 +174,7 @@ def make_plan(args: argparse.Namespace, cloud: CloudSettings, client: bigquery.C
         "key": args.key,
         "shards": queries.shards,
     }
-    return Plan(args, schema, cloud, table, queries, run, state)
+    return Plan(args, session, schema, queries, state)
 
 
 def switch(plan: Plan, checks: GroupChecks, manifest: dict, out_dir: Path) -> list[str]:
@@ -233,7 +221,7 @@ def write_stats(plan: Plan, bq: jobs.Jobs, written: dict[str, list[str]]) -> tup
             counts[row["_split"]][row["c"]][row["v"]] = row["n"]
     shown = {split: f"{plan.prefix}{split}-*.csv" for split in statistics.SPLITS}
     found = statistics.data_stats(queries, moments, counts, shown)
-    client = storage.Client(project=plan.cloud.project)
+    client = plan.session.storage
     stats_file = StatsFile(
         plan.schema,
         *(
@@ -271,29 +259,3 @@ def read_manifest(path: Path) -> dict | None:
     except json.JSONDecodeError:
         raise DataError(f"{path}: not JSON; remove it and prepare again") from None
     return manifest if manifest.get("format") == MANIFEST_FORMAT else None
-
-
-def load_files(
-    bq: jobs.Jobs, client: bigquery.Client, table: source.Table, cloud: CloudSettings
-) -> None:
-    """Loads the gs:// files into the work table, in a dataset of the table's location whose
-    tables expire after a day (created when missing)."""
-    dataset_id = f"{cloud.project}.{settings().bigquery.work_dataset}"
-    try:
-        found = client.get_dataset(dataset_id)
-    except exceptions.NotFound:
-        made = bigquery.Dataset(dataset_id)
-        made.location = table.location
-        made.default_table_expiration_ms = WORK_TABLE_DAYS * 24 * 3600 * 1000
-        made.labels = bq.labels("work-dataset")
-        found = client.create_dataset(made, exists_ok=True)
-    if found.location and found.location.lower() != table.location.lower():
-        raise DataError(
-            f"BigQuery dataset {dataset_id} is in {found.location}, not in the project's region "
-            f"{table.location}; name another work_dataset in config/data.yaml (bigquery)"
-        )
-    name = table.sql_name.strip("`")
-    bq.load_csv("load", table.files, name, table.stored)
-    loaded = client.get_table(name)
-    loaded.expires = datetime.now(timezone.utc) + timedelta(days=WORK_TABLE_DAYS)
-    client.update_table(loaded, ["expires"])

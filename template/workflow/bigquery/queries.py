@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trainer.kinds import DATETIME, KINDS, FeatureKind
+from trainer.kinds import KINDS, FeatureKind
 from trainer.schema import Schema
 from workflow.bigquery import sql
 from workflow.bigquery.source import Table
@@ -21,6 +21,25 @@ from workflow.data.clean import MISSING
 from workflow.data.picking import INSTANCE_COUNT
 
 NA = sql.string_literal(MISSING)
+
+
+def stripped_rows(table: Table) -> str:
+    """The first steps of every query: each cell as text _r<i> (a typed one cast), and stripped
+    _s<i>, as `clean` strips it. Ends with a comma, for the next step."""
+    raw = ", ".join(
+        (
+            f"CAST({sql.quote_name(stored)} AS STRING)"
+            if name in table.typed
+            else sql.quote_name(stored)
+        )
+        + f" AS _r{i}"
+        for i, (name, stored) in enumerate(zip(table.columns, table.stored, strict=True))
+    )
+    stripped = ", ".join(f"{sql.stripped(f'_r{i}')} AS _s{i}" for i in range(len(table.columns)))
+    return (
+        f"WITH raw AS (SELECT {raw} FROM {table.sql_name}),\n"
+        f"stripped AS (SELECT *, {stripped} FROM raw),\n"
+    )
 
 
 @dataclass(frozen=True)
@@ -40,17 +59,7 @@ class Queries:
     def rows(self) -> str:
         """The common steps: raw text _r<i>, stripped _s<i>, cleaned _c<i>, then _labelled,
         _key, _digest, _split, and _line (the cleaned row as a CSV line, for instances)."""
-        table, n = self.table, len(self.table.columns)
-        raw = ", ".join(
-            (
-                f"CAST({sql.quote_name(stored)} AS STRING)"
-                if name in table.typed
-                else sql.quote_name(stored)
-            )
-            + f" AS _r{i}"
-            for i, (name, stored) in enumerate(zip(table.columns, table.stored, strict=True))
-        )
-        stripped = ", ".join(f"{sql.stripped(f'_r{i}')} AS _s{i}" for i in range(n))
+        n = len(self.table.columns)
         cleaned = ", ".join(f"{sql.cleaned(f'_s{i}', self.tokens)} AS _c{i}" for i in range(n))
         line = sql.row_line([f"_c{i}" for i in range(n)])
         key = f"_c{self.column(self.key)}" if self.key else "_line"
@@ -67,9 +76,7 @@ class Queries:
         shard = f"CASE _split {shard_cases} ELSE 0 END" if shard_cases else "0"
         label = f"_c{self.column(self.label)}"
         return (
-            f"WITH raw AS (SELECT {raw} FROM {table.sql_name}),\n"
-            f"stripped AS (SELECT *, {stripped} FROM raw),\n"
-            f"cleaned AS (SELECT *, {cleaned} FROM stripped),\n"
+            stripped_rows(self.table) + f"cleaned AS (SELECT *, {cleaned} FROM stripped),\n"
             f"lined AS (SELECT *, {line} AS _line FROM cleaned),\n"
             f"keyed AS (SELECT *, {label} != {NA} AS _labelled, {key} AS _key FROM lined),\n"
             f"digested AS (SELECT *, {sql.hex_digest('_key')} AS _digest FROM keyed),\n"
@@ -92,9 +99,7 @@ class Queries:
         for kind, names in self.typed_columns():
             for name in names:
                 i = self.column(name)
-                valid = f"REGEXP_CONTAINS(_c{i}, r'^(?:{kind.cell_pattern})$')"
-                if kind is DATETIME:  # and a day of its month, as trainer/kinds/datetime.py's parse
-                    valid += f" AND SAFE.PARSE_DATE('%Y-%m-%d', SUBSTR(_c{i}, 1, 10)) IS NOT NULL"
+                valid = sql.valid_cell(kind, f"_c{i}")
                 bad = f"_c{i} != {NA} AND NOT ({valid})"
                 measures += [
                     f"COUNTIF({bad}) AS bad_{i}",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from trainer.kinds import DATETIME, FeatureKind
 from workflow.data.clean import MISSING
 from workflow.data.settings import HASH_BUCKETS
 
@@ -22,6 +23,8 @@ _WHITESPACE = (
     r"\x{205f}\x{3000}"
 )
 _STRIP = rf"^[{_WHITESPACE}]+|[{_WHITESPACE}]+$"
+# A word, as Python's str.split() finds them: a run of anything but that whitespace.
+WORD = rf"[^{_WHITESPACE}]+"
 
 
 def quote_name(name: str) -> str:
@@ -88,3 +91,12 @@ def shard_number(digest: str, shards: int) -> str:
     """Which of `shards` files a row goes to: the next 8 hex digits of the same digest, so that
     the shards divide a split's rows evenly, whatever its size."""
     return f"MOD(CAST(CONCAT('0x', SUBSTR({digest}, 9, 8)) AS INT64), {shards})"
+
+
+def valid_cell(kind: FeatureKind, cell: str) -> str:
+    """Whether a present cell is a value of `kind`, as `kind.accepts_cell` says: its pattern,
+    and for a date a day of its month (trainer/kinds/datetime.py's parse refuses 2023-02-29)."""
+    valid = f"REGEXP_CONTAINS({cell}, r'^(?:{kind.cell_pattern})$')"
+    if kind is DATETIME:
+        valid += f" AND SAFE.PARSE_DATE('%Y-%m-%d', SUBSTR({cell}, 1, 10)) IS NOT NULL"
+    return valid

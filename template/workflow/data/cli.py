@@ -127,17 +127,21 @@ def _shard_count(text: str) -> int:
 
 def run(args: argparse.Namespace) -> list[str]:
     """Runs one command; returns the report's lines."""
-    if args.command == "describe":
-        return [describe(args.input).table(args.top)]
-    if args.command == "schema":
-        proposal = propose_schema(
-            describe(args.input), args.label or project_schema().label, project_schema()
-        )
+    if args.command in ("describe", "schema"):
+        if is_remote(args.input):
+            # google-cloud-bigquery takes a second to import: only a BigQuery source needs it.
+            from workflow.bigquery.describe import describe as describe_in_bigquery  # noqa: PLC0415
+
+            described, notes = describe_in_bigquery(args.input)
+        else:
+            described, notes = describe(args.input), []
+        if args.command == "describe":
+            return [*notes[:1], described.table(args.top)]
+        proposal = propose_schema(described, args.label or project_schema().label, project_schema())
         if args.write:
             Path(args.write).write_text(proposal.answers_yaml())
-        return [proposal_text(proposal, args.input, args.write, args.copier)]
+        return [*notes, proposal_text(proposal, args.input, args.write, args.copier)]
     if args.command == "prepare" and is_remote(args.input):
-        # google-cloud-bigquery takes a second to import: only the prepare in BigQuery needs it.
         from workflow.bigquery.prepare import prepare as prepare_in_bigquery  # noqa: PLC0415
 
         return prepare_in_bigquery(args)
