@@ -101,6 +101,7 @@ def main() -> None:
         ("staging.py", [], ["--repeats", "5", "--size-mb", "100"]),
         ("sharding.py", [], ["--repeats", "3"]),
         ("feature_kinds.py", [], []),
+        ("bigquery_prepare.py", [], []),
     ]
     printed: list[str] = []  # what is printed, for the results file
 

@@ -42,6 +42,7 @@ def test_every_benchmark_runs_and_writes_its_tables_into_the_readme(tmp_path):
         "### 6. Staging upload",
         "### 7. Shards and the stats file",
         "### 8. What the feature kinds are worth",
+        "### 9. The prepare in BigQuery",
     ):
         assert heading in result.stdout, result.stdout
     assert "| **total: copier copy to a served prediction** |" in result.stdout
