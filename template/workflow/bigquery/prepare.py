@@ -8,10 +8,11 @@ Order, so that a refusal changes nothing and a re-run is safe:
 2. unchanged since the last prepare (data/bigquery.json)? Then say so, and stop;
 3. a dry run of every query: the bytes and their price (`--dry-run` stops here);
 4. the checks' query, then one EXPORT DATA per file set, into a new folder of the bucket,
-   gs://BUCKET/data/bigquery/RUN/;
+   gs://BUCKET/data/bigquery/RUN/, and the stats file of those files beside them;
 5. the switch: data/bigquery.json (what the cloud jobs read) and data/instances.json replace the
    previous ones together. Until then, the previous prepare's files stay as they were; the
-   exports of a run that stops before it are never read, and expire with the bucket's rules.
+   folder of a run that stopped before its switch is never read (remove it with
+   `gcloud storage rm -r`).
 """
 
 from __future__ import annotations
