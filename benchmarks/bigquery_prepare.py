@@ -32,32 +32,25 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bigquery_emulator  # noqa: E402
-import quick  # noqa: E402
-from conftest import free_port, gcloud_config, storage_client  # noqa: E402
 from endpoints import storage_with_locations  # noqa: E402
 from serving_endpoints import application_default_credentials  # noqa: E402
+
+import counted  # noqa: E402
+import quick  # noqa: E402
 from staging import start_emulator  # noqa: E402
 from synthetic import write_csv  # noqa: E402
 
+from conftest import free_port, gcloud_config, storage_client  # noqa: E402
+
 BUCKET = "benchmark-bucket"
-# Runs `python -m workflow.data ARGS` and writes the process's rchar to $RCHAR_FILE as it exits.
-COUNTED_PREPARE = """
-import atexit, os, runpy, sys
-def report():
-    io = dict(line.split(": ") for line in open("/proc/self/io").read().splitlines())
-    with open(os.environ["RCHAR_FILE"], "w") as f:
-        f.write(io["rchar"])
-atexit.register(report)
-sys.argv[0] = "workflow.data"
-runpy.run_module("workflow.data", run_name="__main__", alter_sys=True)
-"""
 
 
 def counted_prepare(source: str, out: Path, env: dict[str, str]) -> int:
     """rchar of one `python -m workflow.data prepare SOURCE --out-dir OUT`."""
     rchar = out.parent / f"{out.name}.rchar"
+    command = [sys.executable, "-c", counted.code("workflow.data")]
     subprocess.run(
-        [sys.executable, "-c", COUNTED_PREPARE, "prepare", source, "--out-dir", str(out)],
+        [*command, "prepare", source, "--out-dir", str(out)],
         check=True,
         capture_output=True,
         env={**os.environ, **env, "RCHAR_FILE": str(rchar)},
@@ -141,18 +134,25 @@ def main() -> None:
                 steps = collections.Counter(
                     job["configuration"]["labels"]["step"]
                     for job in emulator.jobs()
-                    if "query" in job["configuration"]
-                    and not job["configuration"].get("dryRun")
+                    if "query" in job["configuration"] and not job["configuration"].get("dryRun")
                 )
                 queries[name], sizes[name] = dict(steps), billed_size(path)
         finally:
             storage_process.terminate()
             emulator.process.terminate()
 
-    small_rows, large_rows = args.rows
-    print(
-        "### 9. The prepare in BigQuery: bytes the workstation reads, and what BigQuery scans\n"
-    )
+    print_tables(args.rows, read, queries, sizes)
+    print(json.dumps({"rchar": read, "queries": queries}), file=sys.stderr)
+
+
+def print_tables(
+    rows: list[int],
+    read: dict[str, dict[int, int]],
+    queries: dict[str, dict[str, int]],
+    sizes: dict[str, int],
+) -> None:
+    small_rows, large_rows = rows
+    print("### 9. The prepare in BigQuery: bytes the workstation reads, and what BigQuery scans\n")
     print(
         f"Penguin-like tables of {small_rows:,} and {large_rows:,} rows as CSV files in the "
         "bucket, prepared here (the local file) and in BigQuery (`RAW_DATA='gs://...'`, against "
@@ -179,10 +179,7 @@ def main() -> None:
     for name, steps in queries.items():
         total = sum(steps.values())
         counts = " | ".join(str(steps.get(step, 0)) for step in every)
-        print(
-            f"| {name} | {counts} | {total} | {mb(sizes[name])} | {mb(total * sizes[name])} |"
-        )
-    print(json.dumps({"rchar": read, "queries": queries}), file=sys.stderr)
+        print(f"| {name} | {counts} | {total} | {mb(sizes[name])} | {mb(total * sizes[name])} |")
 
 
 if __name__ == "__main__":

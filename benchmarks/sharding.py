@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import counted
 import quick
 from synthetic import write_csv
 
@@ -36,16 +37,7 @@ SAMPLE_ROWS = 263  # the bundled sample's training rows
 SAMPLE_EVAL = "data/eval.csv"
 BATCH_SIZE = 2048
 # Runs `python -m trainer.task` and writes the process's rchar to $RCHAR_FILE as it exits.
-COUNTED_TRAINER = """
-import atexit, os, runpy, sys
-def report():
-    io = dict(line.split(": ") for line in open("/proc/self/io").read().splitlines())
-    with open(os.environ["RCHAR_FILE"], "w") as f:
-        f.write(io["rchar"])
-atexit.register(report)
-sys.argv[0] = "trainer.task"
-runpy.run_module("trainer.task", run_name="__main__", alter_sys=True)
-"""
+COUNTED_TRAINER = counted.code("trainer.task")
 # Seconds from `train_and_evaluate` to the end of its first training step; and rows/s of the
 # pipeline alone and of one epoch of training fed by it.
 FIRST_STEP = """

@@ -256,6 +256,20 @@ BAD_TUNING_PARAMETERS = [
 ]
 
 
+# The answers of a project for write_houses' data: a regression with every kind of feature, and
+# max_vocabulary 10, which its 40 agents exceed.
+HOUSES_ANSWERS = {
+    "project_name": "House Prices",
+    "task_type": "regression",
+    "label_column": "price",
+    "numeric_features": ["rooms", "area_m2"],
+    "datetime_features": ["listing_date"],
+    "categorical_features": ["city", "agent_id"],
+    "max_vocabulary": 10,
+    "model_type": "wide_deep",
+}
+
+
 def write_houses(path: Path, n: int = 300, missing_rooms: str = "") -> Path:
     """House prices, a regression dataset unlike the penguins: unused columns (an id, a note with
     a comma), a date, an agent's id (40 agents, so a category that a small max_vocabulary

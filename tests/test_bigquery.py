@@ -22,6 +22,7 @@ from endpoints import storage_with_locations
 from serving_endpoints import application_default_credentials
 
 from conftest import (
+    HOUSES_ANSWERS,
     ROOT,
     VENV_BIN,
     free_port,
@@ -373,6 +374,10 @@ def prepared(default_project, cloud, tmp_path_factory) -> Path:
             "the label column 'species' is not in the header",
         ),
         (
+            lambda text: text.replace("Torgersen,39.1", '"Torger\nsen",39.1', 1),
+            "1 row(s) have a value with a line break, but the trainer reads a row per line",
+        ),
+        (
             lambda text: text.replace("39.1", "n.a.", 1),
             "column 'bill_length_mm' has 1 value(s) such as 'n.a.', but the project's schema "
             "reads 'bill_length_mm' as a number",
@@ -433,18 +438,7 @@ def test_the_cloud_jobs_train_on_the_exported_files(default_project, cloud, tmp_
 def houses(template, tmp_path_factory) -> Path:
     """A regression with every kind: numbers, a date with and without times, a city and an agent
     id that max_vocabulary 10 hashes, and missing values in each."""
-    return render(
-        template,
-        tmp_path_factory.mktemp("houses") / "project",
-        project_name="House Prices",
-        task_type="regression",
-        label_column="price",
-        numeric_features=["rooms", "area_m2"],
-        datetime_features=["listing_date"],
-        categorical_features=["city", "agent_id"],
-        max_vocabulary=10,
-        model_type="wide_deep",
-    )
+    return render(template, tmp_path_factory.mktemp("houses") / "project", **HOUSES_ANSWERS)
 
 
 def test_shards_hold_their_splits_rows_and_the_trainer_trains_on_them_with_their_stats(
@@ -553,3 +547,25 @@ def test_the_schema_of_a_typed_table_proposes_its_key(default_project, cloud, ty
     table, _ = typed_table
     result = data_command(default_project, cloud.env, "schema", table, "--label", "species")
     assert "note: split this table by its key 'id': set `key: id` under split:" in result.stdout
+
+
+def test_a_view_that_cannot_be_read_is_refused_before_any_job_runs(
+    default_project, cloud, typed_table, tmp_path
+):
+    client = bigquery_client(cloud)
+    client.query(
+        "CREATE TABLE `test-project.raw.gone` AS SELECT * FROM `test-project.raw.penguins`"
+    ).result()
+    client.query(
+        "CREATE VIEW `test-project.raw.broken` AS SELECT * FROM `test-project.raw.gone`"
+    ).result()
+    client.query("DROP TABLE `test-project.raw.gone`").result()
+    cloud.emulator.forget()
+    result = prepare(
+        default_project, "bq://test-project.raw.broken", tmp_path, cloud.env, check=False
+    )
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: BigQuery refused the checks step: ")
+    assert "test-project.raw.gone was not found" in result.stderr
+    assert all(job["configuration"].get("dryRun") for job in cloud.emulator.jobs())
+    assert not list(tmp_path.iterdir())

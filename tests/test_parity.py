@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TEST_CACHE, VENV_BIN, render, run, write_houses
+from conftest import HOUSES_ANSWERS, ROOT, TEST_CACHE, VENV_BIN, render, run, write_houses
 
 pytestmark = pytest.mark.xdist_group("parity")
 
@@ -111,19 +111,7 @@ def test_a_regression_with_missing_values_serves_alike_through_make(
     parsed and encoded by the model's own ops, the agent's id (40 values, more than
     max_vocabulary) hashed by them, and the numbers put in quantile buckets (a missing one in
     its own) and crossed, which must compute alike in both TensorFlows."""
-    project = render(
-        template,
-        tmp_path / "houses",
-        project_name="House Prices",
-        task_type="regression",
-        label_column="price",
-        numeric_features=["rooms", "area_m2"],
-        datetime_features=["listing_date"],
-        categorical_features=["city", "agent_id"],
-        max_vocabulary=10,
-        model_type="wide_deep",
-        numeric_buckets=4,
-    )
+    project = render(template, tmp_path / "houses", **HOUSES_ANSWERS, numeric_buckets=4)
     write_houses(project / "data/houses.csv")
     make = ["make", "--silent", f"VENV={VENV_BIN.parent}"]
     run(

@@ -26,10 +26,12 @@ class GroupChecks:
         self.candidates: list[str] = []  # "digest,line"
         self.bad: dict[str, tuple[int, str]] = {}  # column -> (cells, the least of them)
         self.no_key = 0
+        self.broken = 0  # rows with a line break in a value
 
     def add(self, group: Mapping) -> None:
         """One group of the query: (labelled, split[, class]) and its counts."""
         self.report.rows_read += group["n"]
+        self.broken += group["broken"]
         for i, name in enumerate(self.header):
             self.report.normalised[name] += group[f"normalised_{i}"]
             self.report.trimmed[name] += group[f"trimmed_{i}"]
@@ -55,6 +57,11 @@ class GroupChecks:
     def finish(self, key: str | None) -> None:
         """The refusals, each a DataError, in the local prepare's order."""
         path, label = self.path, self.schema.label
+        if self.broken:
+            raise DataError(
+                f"{path}: {self.broken} row(s) have a value with a line break, but the trainer "
+                "reads a row per line; remove the line breaks inside the values"
+            )
         for name, (count, value) in self.bad.items():
             kind = self.schema.feature_kinds.get(name) or self.schema.label_kind
             raise DataError(

@@ -37,7 +37,7 @@ def endpoint() -> str | None:
     return root.removesuffix(API_PATH).rstrip("/")
 
 
-def connect(cloud: CloudSettings, location: str | None = None) -> bigquery.Client:
+def connect(cloud: CloudSettings) -> bigquery.Client:
     try:
         credentials, _ = google.auth.default()
     except google.auth.exceptions.DefaultCredentialsError:
@@ -49,7 +49,6 @@ def connect(cloud: CloudSettings, location: str | None = None) -> bigquery.Clien
     return bigquery.Client(
         project=cloud.project,
         credentials=credentials,
-        location=location,
         client_options={"api_endpoint": override} if override else None,
     )
 
@@ -101,6 +100,7 @@ class Jobs:
         job = self._send(step, sql, self._config(step))
         self._wait(step, job.result)
         self.sent.append((step, int(job.total_bytes_billed or 0)))
+        # The client has no property for an export's statistics: read them from the resource.
         statistics = (job._properties.get("statistics") or {}).get("query") or {}
         return int((statistics.get("exportDataStatistics") or {}).get("fileCount") or 0)
 
@@ -110,7 +110,9 @@ class Jobs:
         config = bigquery.LoadJobConfig(
             source_format=bigquery.SourceFormat.CSV,
             skip_leading_rows=1,
-            allow_quoted_newlines=True,
+            # A value with a line break is refused, as the local prepare refuses it (the trainer
+            # reads a row per line).
+            allow_quoted_newlines=False,
             schema=[bigquery.SchemaField(name, "STRING") for name in columns],
             write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
             labels=self.labels(step),
@@ -144,5 +146,10 @@ class Jobs:
         try:
             return call()
         except exceptions.GoogleAPICallError as err:
-            message = getattr(err, "message", None) or str(err)
-            raise DataError(f"BigQuery refused the {step} step: {message}") from None
+            # BigQuery's own reason, on one line: not the request's URL, nor the job's id.
+            reasons = [e.get("message") for e in err.errors or [] if isinstance(e, dict)]
+            message = " ".join((next(filter(None, reasons), None) or err.message).split())
+            raise DataError(
+                f"BigQuery refused the {step} step: {message}; check that the source reads in "
+                "BigQuery (its dry run: PREPARE_ARGS=--dry-run)"
+            ) from None

@@ -105,6 +105,9 @@ class Queries:
                     f"COUNTIF({bad}) AS bad_{i}",
                     f"MIN(IF({bad}, _c{i}, NULL)) AS bad_value_{i}",
                 ]
+        # A value with a line break: the trainer reads a row per line (a load may not refuse it).
+        cells = ", ".join(f"IFNULL(_r{i}, '')" for i in range(n))
+        measures.append(f"COUNTIF(REGEXP_CONTAINS(CONCAT({cells}), r'[\n\r]')) AS broken")
         if self.key:
             measures.append(f"COUNTIF(_key = {NA}) AS no_key")
         # The instances' candidates: each group's first rows by digest, the digest first.

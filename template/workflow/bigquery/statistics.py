@@ -73,12 +73,19 @@ def _number(cell: str) -> str:
     return f"IF(_kept AND {_present(cell)} AND NOT IS_NAN({value}), {value}, NULL)"
 
 
-def _numeric(i: int) -> tuple[list[str], list[str]]:
-    """(the per-row value, the aggregates) of a numeric column."""
-    return [f"{_number(f'_c{i}')} AS _v{i}"], [
+def _moments(i: int) -> list[str]:
+    """The count, mean and variance of a column's per-row value _v<i>."""
+    return [
         f"COUNT(_v{i}) AS count_{i}",
         f"AVG(_v{i}) AS mean_{i}",
         f"VAR_POP(_v{i}) AS variance_{i}",
+    ]
+
+
+def _numeric(i: int) -> tuple[list[str], list[str]]:
+    """(the per-row value, the aggregates) of a numeric column."""
+    return [f"{_number(f'_c{i}')} AS _v{i}"], [
+        *_moments(i),
         f"APPROX_QUANTILES(_v{i}, {PERCENTILES}) AS quantiles_{i}",
     ]
 
@@ -86,9 +93,7 @@ def _numeric(i: int) -> tuple[list[str], list[str]]:
 def _datetime(i: int) -> tuple[list[str], list[str]]:
     present = f"_kept AND {_present(f'_c{i}')}"
     return [f"IF({present}, {_days(f'_c{i}')}, NULL) AS _v{i}"], [
-        f"COUNT(_v{i}) AS count_{i}",
-        f"AVG(_v{i}) AS mean_{i}",
-        f"VAR_POP(_v{i}) AS variance_{i}",
+        *_moments(i),
         f"LOGICAL_OR(_v{i} IS NOT NULL AND LENGTH(_c{i}) > 10) AS has_time_{i}",
     ]
 
