@@ -569,3 +569,18 @@ def test_a_view_that_cannot_be_read_is_refused_before_any_job_runs(
     assert "test-project.raw.gone was not found" in result.stderr
     assert all(job["configuration"].get("dryRun") for job in cloud.emulator.jobs())
     assert not list(tmp_path.iterdir())
+
+
+def test_three_splits_hold_the_local_prepares_rows(default_project, cloud, tmp_path):
+    raw = (default_project / "data" / "penguins.csv").read_bytes()
+    cloud.put(f"gs://{BUCKET}/three/penguins.csv", raw)
+    fractions = ("--train-fraction", "0.7", "--eval-fraction", "0.15", "--test-fraction", "0.15")
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    prepare(default_project, "data/penguins.csv", local, {}, *fractions)
+    prepare(default_project, f"gs://{BUCKET}/three/*.csv", remote, cloud.env, *fractions)
+    manifest = json.loads((remote / "bigquery.json").read_text())
+    assert set(manifest["splits"]) == {"train", "eval", "test"}
+    for split in ("train", "eval", "test"):
+        assert rows_of(exported(cloud.emulator, manifest, split)) == rows_of(
+            [local / f"{split}.csv"]
+        )
