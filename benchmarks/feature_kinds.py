@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import dataclasses
 import datetime
 import io
 import math
@@ -58,7 +59,7 @@ def main() -> None:
     import keras  # noqa: PLC0415 -- after the arguments, as the trainer does
     import numpy as np  # noqa: PLC0415
 
-    from trainer import model  # noqa: PLC0415
+    from trainer import model, task  # noqa: PLC0415
     from trainer.hparams import HParams  # noqa: PLC0415
     from trainer.schema import Schema  # noqa: PLC0415
 
@@ -103,10 +104,7 @@ def main() -> None:
                     [str(data / "train.csv")],
                     [str(data / "eval.csv")],
                     hp,
-                    model_dir=str(job / "model"),
-                    checkpoint_dir=str(job / "checkpoints"),
-                    tensorboard_dir=str(job / "logs"),
-                    metrics_path=str(job / "metrics.json"),
+                    **dataclasses.asdict(task.output_paths(str(job), {})),
                 )
             errors.append(result.metrics["rmse"])
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import datetime
 import io
 import math
@@ -141,10 +142,7 @@ def train_in(job_dir: Path, data: Path, hp: HParams, schema: Schema = SCHEMA, se
         [str(data / "train.csv")],
         [str(data / "eval.csv")],
         hp,
-        model_dir=str(job_dir / "model"),
-        checkpoint_dir=str(job_dir / "checkpoints"),
-        tensorboard_dir=str(job_dir / "logs"),
-        metrics_path=str(job_dir / "metrics.json"),
+        **dataclasses.asdict(task.output_paths(str(job_dir), {})),
     )
 
 

@@ -67,9 +67,9 @@ def values_query(session: Session, columns: list[int]) -> str:
     )
 
 
-def describe(uri: str) -> tuple[Description, list[str]]:
-    """The source's description, and the lines before it: the queries' cost, and for a typed
-    table, the key column to split it by, when it has one."""
+def describe(uri: str) -> tuple[Description, list[str], list[str]]:
+    """The source's description; the line of its queries' cost; and for a typed table, the note
+    that `make schema` adds on the key column to split it by."""
     session = open_session(uri)
     config = settings()
     n = len(session.table.columns)
@@ -104,10 +104,8 @@ def describe(uri: str) -> tuple[Description, list[str]]:
         else:
             stats.too_many = True
         columns.append(stats)
-    notes = [cost]
-    if session.table.typed:
-        notes += key_notes(columns, row["rows_"])
-    return Description(uri, row["rows_"], columns), notes
+    keys = key_notes(columns, row["rows_"]) if session.table.typed else []
+    return Description(uri, row["rows_"], columns), [cost], keys
 
 
 def key_notes(columns: list[ColumnStats], rows: int) -> list[str]:

@@ -91,14 +91,14 @@ class Jobs:
     def query(self, step: str, sql: str) -> list[bigquery.Row]:
         """Runs the query; returns its rows."""
         job = self._send(step, sql, self._config(step))
-        rows = self._wait(step, job.result)
+        rows = self._call(step, job.result)
         self.sent.append((step, int(job.total_bytes_billed or 0)))
         return list(rows)
 
     def export(self, step: str, sql: str) -> int:
         """Runs an EXPORT DATA statement; returns how many files it wrote."""
         job = self._send(step, sql, self._config(step))
-        self._wait(step, job.result)
+        self._call(step, job.result)
         self.sent.append((step, int(job.total_bytes_billed or 0)))
         # The client has no property for an export's statistics: read them from the resource.
         statistics = (job._properties.get("statistics") or {}).get("query") or {}
@@ -120,7 +120,7 @@ class Jobs:
         job = self._call(
             step, lambda: self.client.load_table_from_uri(uris, table, job_config=config)
         )
-        self._wait(step, job.result)
+        self._call(step, job.result)
 
     def cost_line(self, planned: list[tuple[str, int]], note: str = "") -> str:
         """One line: the queries, the bytes they scan, their on-demand price, and the cap."""
@@ -138,9 +138,6 @@ class Jobs:
         return self._call(
             step, lambda: self.client.query(sql, job_config=config, location=self.location)
         )
-
-    def _wait(self, step: str, result):
-        return self._call(step, result)
 
     def _call(self, step: str, call):
         try:

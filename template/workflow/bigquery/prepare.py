@@ -18,6 +18,7 @@ Order, so that a refusal changes nothing and a re-run is safe:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -68,6 +69,7 @@ class Plan:
     def splits(self) -> list[str]:
         return list(self.queries.shards)
 
+    @functools.cached_property
     def exports(self) -> list[tuple[str, str, str]]:
         """(split, EXPORT DATA, its files' URI pattern) for each file set."""
         out = []
@@ -83,7 +85,7 @@ class Plan:
         candidates = statistics.vocabulary_candidates(self.queries)
         return [
             ("checks", self.queries.checks()),
-            *((f"export-{split}", text) for split, text, _ in self.exports()),
+            *((f"export-{split}", text) for split, text, _ in self.exports),
             ("statistics", statistics.moments_query(self.queries)),
             *(
                 [("vocabularies", statistics.values_query(self.queries, candidates))]
@@ -114,7 +116,7 @@ def prepare(args: argparse.Namespace) -> list[str]:
         checks.add(group)
     checks.finish(args.key)
     written: dict[str, list[str]] = {split: [] for split in plan.splits}
-    for split, text, uri in plan.exports():
+    for split, text, uri in plan.exports:
         count = bq.export(f"export-{split}", text)
         written[split] += [uri.replace("*", f"{i:012d}") for i in range(count)]
     stats_uri, stats_lines = write_stats(plan, bq, written)

@@ -54,9 +54,9 @@ def choose(
     ):
         local = [path.relative_to(root) for path in local_files(root / DATA_DIR, split)]
         default = (staged_uri(settings.bucket, f"{split}.csv"),)
-        if not chosen and tuple(configured) == default and split in exported:
-            uris[split] = [f"{exported[split]['prefix']}{split}-*.csv"]
-            counts[split] = len(exported[split]["files"])
+        if not chosen and tuple(configured) == default and split in exported.get("splits", {}):
+            uris[split] = [f"{exported['prefix']}{split}-*.csv"]
+            counts[split] = len(exported["splits"][split]["files"])
             read_exported.add(split)
         elif local and not chosen and tuple(configured) == default:
             uris[split] = [_staged_pattern(settings.bucket, local, split)]
@@ -68,7 +68,7 @@ def choose(
     _warn_of_idle_reading(pools, counts["train"])
     if "train" in read_exported:  # BigQuery's stats file describes the exported files
         given = any(arg.split("=", 1)[0] == "--stats-file" for arg in trainer_args)
-        stats_file = exported["train"]["stats"]
+        stats_file = exported.get("stats")
         stats = ["--stats-file", stats_file] if stats_file and not given else []
     else:
         stats = stats_args(root, settings.bucket, staged, trainer_args)
@@ -121,26 +121,22 @@ def _stats_problem(
     return None
 
 
-def _exported(root: Path) -> dict[str, dict]:
-    """The splits that the last prepare in BigQuery exported (data/bigquery.json), each with its
-    folder and files; none when the last prepare ran here."""
+def _exported(root: Path) -> dict:
+    """What the last prepare in BigQuery wrote (data/bigquery.json): its folder, the files of
+    each split and its stats file; {} when the last prepare ran here."""
     path = root / DATA_DIR / MANIFEST_NAME
     if not path.exists():
         return {}
     try:
         manifest = json.loads(path.read_text())
-        return {
-            split: {
-                "prefix": manifest["prefix"],
-                "files": written["files"],
-                "stats": manifest.get("stats"),
-            }
-            for split, written in manifest["splits"].items()
-        }
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise DataError(
-            f"{path.relative_to(root)} is not what `make prepare` writes; run it again"
-        ) from None
+        valid = isinstance(manifest["prefix"], str) and all(
+            isinstance(written["files"], list) for written in manifest["splits"].values()
+        )
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        valid = False
+    if not valid:
+        raise DataError(f"{path.relative_to(root)} is not what `make prepare` writes; run it again")
+    return manifest
 
 
 def _warn_of_idle_reading(pools: list[dict], files: int | None) -> None:

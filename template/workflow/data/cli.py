@@ -132,15 +132,15 @@ def run(args: argparse.Namespace) -> list[str]:
             # google-cloud-bigquery takes a second to import: only a BigQuery source needs it.
             from workflow.bigquery.describe import describe as describe_in_bigquery  # noqa: PLC0415
 
-            described, notes = describe_in_bigquery(args.input)
+            described, cost, key_notes = describe_in_bigquery(args.input)
         else:
-            described, notes = describe(args.input), []
+            described, cost, key_notes = describe(args.input), [], []
         if args.command == "describe":
-            return [*notes[:1], described.table(args.top)]
+            return [*cost, described.table(args.top)]
         proposal = propose_schema(described, args.label or project_schema().label, project_schema())
         if args.write:
             Path(args.write).write_text(proposal.answers_yaml())
-        return [*notes, proposal_text(proposal, args.input, args.write, args.copier)]
+        return [*cost, *key_notes, proposal_text(proposal, args.input, args.write, args.copier)]
     if args.command == "prepare" and is_remote(args.input):
         from workflow.bigquery.prepare import prepare as prepare_in_bigquery  # noqa: PLC0415
 
