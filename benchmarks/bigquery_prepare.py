@@ -76,6 +76,18 @@ def widen(path: Path, target: Path) -> None:
         writer.writerows(row + row for row in rows)
 
 
+def query_steps(emulator: bigquery_emulator.BigQueryEmulator) -> dict[str, int]:
+    """The queries sent since the emulator last forgot, by their `step` label (dry runs left
+    out)."""
+    return dict(
+        collections.Counter(
+            job["configuration"]["labels"]["step"]
+            for job in emulator.jobs()
+            if "query" in job["configuration"] and not job["configuration"].get("dryRun")
+        )
+    )
+
+
 def mb(size: int) -> str:
     return f"{size / 1e6:,.1f} MB"
 
@@ -111,32 +123,30 @@ def main() -> None:
                 "REGION": "us-central1",
             }
             read: dict[str, dict[int, int]] = {"here": {}, "BigQuery": {}}
+            queries: dict[str, dict[str, int]] = {}
             for rows in args.rows:
                 raw = work / f"penguins-{rows}.csv"
                 write_csv(str(raw), rows, seed=rows)
                 uri = f"gs://{BUCKET}/raw-{rows}/penguins.csv"
                 emulator.put_object(direct, uri, raw.read_bytes())
                 read["here"][rows] = counted_prepare(str(raw), work / f"here-{rows}", {})
+                emulator.forget()
                 read["BigQuery"][rows] = counted_prepare(
                     uri.replace("penguins.csv", "*.csv"), work / f"there-{rows}", env
                 )
+                if rows == args.rows[0]:
+                    queries["8 columns"] = query_steps(emulator)
 
-            queries: dict[str, dict[str, int]] = {}
-            sizes: dict[str, int] = {}
+            # The same table with twice the columns: one more prepare, for its queries.
             small = work / f"penguins-{args.rows[0]}.csv"
             wide = work / "wide.csv"
             widen(small, wide)
-            for name, path in (("8 columns", small), ("16 columns", wide)):
-                uri = f"gs://{BUCKET}/steps-{path.stem}/raw.csv"
-                emulator.put_object(direct, uri, path.read_bytes())
-                emulator.forget()
-                counted_prepare(uri.replace("raw.csv", "*.csv"), work / f"steps-{path.stem}", env)
-                steps = collections.Counter(
-                    job["configuration"]["labels"]["step"]
-                    for job in emulator.jobs()
-                    if "query" in job["configuration"] and not job["configuration"].get("dryRun")
-                )
-                queries[name], sizes[name] = dict(steps), billed_size(path)
+            uri = f"gs://{BUCKET}/wide/raw.csv"
+            emulator.put_object(direct, uri, wide.read_bytes())
+            emulator.forget()
+            counted_prepare(uri.replace("raw.csv", "*.csv"), work / "there-wide", env)
+            queries["16 columns"] = query_steps(emulator)
+            sizes = {"8 columns": billed_size(small), "16 columns": billed_size(wide)}
         finally:
             storage_process.terminate()
             emulator.process.terminate()

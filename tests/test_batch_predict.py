@@ -27,7 +27,7 @@ from serving_endpoints import (
     strict,
 )
 
-from conftest import VENV_BIN, render, run, storage_client
+from conftest import VENV_BIN, gcloud_config, render, run, storage_client
 
 pytestmark = pytest.mark.xdist_group("deploy")
 
@@ -97,10 +97,8 @@ class Cloud:
 @pytest.fixture
 def cloud(project, storage, tmp_path):
     vertex = VertexServing(PROJECT).start()
-    gcloud_config = tmp_path / "gcloud"
     env = {
-        "CLOUDSDK_CONFIG": str(gcloud_config),
-        "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+        **gcloud_config(tmp_path / "gcloud", {"auth/disable_credentials": "True"}),
         "CLOUDSDK_API_ENDPOINT_OVERRIDES_AIPLATFORM": vertex.url,
         "STORAGE_EMULATOR_HOST": storage.url.rstrip("/"),
         "GOOGLE_APPLICATION_CREDENTIALS": str(
@@ -108,7 +106,6 @@ def cloud(project, storage, tmp_path):
         ),
         "PYTHON": str(VENV_BIN / "python"),
     }
-    run(["gcloud", "config", "set", "auth/disable_credentials", "True"], env=env)
     yield Cloud(project, env, vertex, storage)
     vertex.stop()
 

@@ -23,6 +23,7 @@ from google.cloud import aiplatform_v1
 
 from serving_endpoints import VertexServing, strict
 
+import conftest
 from conftest import ROOT, VENV_BIN, copier_config, render, run, storage_client
 
 pytestmark = pytest.mark.xdist_group("deploy")
@@ -62,11 +63,9 @@ def gcloud_config(tmp_path_factory, storage_emulator) -> dict[str, str]:
     bucket = storage_client(storage_emulator).create_bucket(BUCKET)
     for uri in (FIRST, SECOND):
         bucket.blob(f"{uri.split('/', 3)[3]}/saved_model.pb").upload_from_string(b"stand-in")
-    env = {
-        "CLOUDSDK_CONFIG": str(tmp_path_factory.mktemp("gcloud")),
-        "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
-    }
-    run(["gcloud", "config", "set", "auth/disable_credentials", "True"], env=env)
+    env = conftest.gcloud_config(
+        tmp_path_factory.mktemp("gcloud"), {"auth/disable_credentials": "True"}
+    )
     return env | {"STORAGE_EMULATOR_HOST": storage_emulator, "PYTHON": str(VENV_BIN / "python")}
 
 
