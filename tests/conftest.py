@@ -72,11 +72,24 @@ def cached_virtualenv(name: str, python: str, packages: list[str]) -> Path:
     return venv / "bin"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked `long` (an end-to-end run of most of a minute) go first, in their order: the
     workers start them early and then share the short ones, instead of one worker running the
-    last long test alone while the others wait."""
+    last long test alone while the others wait.
+
+    A test that uses a fixture its own module makes once (module or session scope: a prepared
+    project, a tuning sweep, an emulator) joins its module's xdist group, unless it names one:
+    each worker would otherwise make the fixture again for its share of the tests."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        if item.get_closest_marker("xdist_group") is None and any(
+            definition.baseid == module and definition.scope in ("module", "session")
+            for definitions in item._fixtureinfo.name2fixturedefs.values()
+            for definition in definitions
+        ):
+            item.add_marker(pytest.mark.xdist_group(module))
 
 
 def run(

@@ -151,6 +151,7 @@ def moved(tmp_path_factory):
     return project, update, fresh
 
 
+@pytest.mark.xdist_group("move")
 def test_the_options_added_since_stay_off_so_that_the_project_trains_as_it_did(moved):
     """Hashed categories and bucketized numbers came after v1.0.0: the update records them off,
     says so, and a fresh copy with those answers is the updated project (tested below)."""
