@@ -23,8 +23,9 @@ from google.cloud import aiplatform_v1
 
 from serving_endpoints import VertexServing, strict
 
-import conftest
+# This module's fixture is named gcloud_config: conftest's helper goes by another name here.
 from conftest import ROOT, VENV_BIN, copier_config, render, run, storage_client
+from conftest import gcloud_config as isolated_gcloud_config
 
 pytestmark = pytest.mark.xdist_group("deploy")
 
@@ -63,7 +64,7 @@ def gcloud_config(tmp_path_factory, storage_emulator) -> dict[str, str]:
     bucket = storage_client(storage_emulator).create_bucket(BUCKET)
     for uri in (FIRST, SECOND):
         bucket.blob(f"{uri.split('/', 3)[3]}/saved_model.pb").upload_from_string(b"stand-in")
-    env = conftest.gcloud_config(
+    env = isolated_gcloud_config(
         tmp_path_factory.mktemp("gcloud"), {"auth/disable_credentials": "True"}
     )
     return env | {"STORAGE_EMULATOR_HOST": storage_emulator, "PYTHON": str(VENV_BIN / "python")}
